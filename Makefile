@@ -1,0 +1,79 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV_RASA := .venv/rasa
+VENV_APP  := .venv/app
+APP_PY    := $(VENV_APP)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+# Rasa 3.6 needs Python 3.10; pyenv's shim only works when that version is active, so look for a real binary.
+PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+           $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; done)
+PY311 ?= $(shell for p in python3.11 python3 $$HOME/.pyenv/versions/3.11*/bin/python3.11; do \
+           $$p -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
+
+E5_MODEL := build/models/multilingual-e5-small/.built
+JIEBA_DICT := build/jieba/userdict.txt
+INDEX := build/index/manifest.json
+GUIDES := $(wildcard knowledge/guides/*.yaml)
+
+.PHONY: run test setup venvs train index dict db system-deps bench clean help
+
+help:
+	@echo "make run    - install, build models, start Rasa + actions + gateway (http://127.0.0.1:8000)"
+	@echo "make test   - the same set-up, then the whole test suite"
+	@echo "make bench  - benchmarks (docs/BENCHMARKS.md)"
+
+$(VENV_RASA)/.installed: requirements/rasa.lock
+	@test -n "$(PY310)" || { echo "Python 3.10 not found (Rasa 3.6 needs it)"; exit 1; }
+	$(PY310) -m venv $(VENV_RASA)
+	$(VENV_RASA)/bin/pip install -q --upgrade pip==24.0
+	$(VENV_RASA)/bin/pip install -q -r requirements/rasa.lock
+	touch $@
+
+$(VENV_APP)/.installed: requirements/app.lock
+	@test -n "$(PY311)" || { echo "Python 3.11 not found"; exit 1; }
+	$(PY311) -m venv $(VENV_APP)
+	$(VENV_APP)/bin/pip install -q --upgrade pip==24.0
+	$(VENV_APP)/bin/pip install -q -r requirements/app.lock
+	touch $@
+
+venvs: $(VENV_RASA)/.installed $(VENV_APP)/.installed
+
+$(E5_MODEL): $(VENV_APP)/.installed knowledge/embedding/build_e5.py
+	$(APP_PY) -m knowledge.embedding.build_e5 --out build/models/multilingual-e5-small
+
+$(JIEBA_DICT): $(VENV_APP)/.installed $(GUIDES) knowledge/dictionary.py
+	$(APP_PY) -m knowledge.dictionary --out build/jieba
+
+dict: $(JIEBA_DICT)
+
+index: $(E5_MODEL) $(VENV_APP)/.installed
+	$(APP_PY) -m knowledge build
+
+train: $(VENV_RASA)/.installed $(JIEBA_DICT)
+	$(APP_PY) scripts/train.py --rasa $(VENV_RASA)/bin/rasa
+
+db: $(VENV_APP)/.installed
+	$(APP_PY) -m core.db
+
+setup: venvs dict index train db
+
+run: setup
+	$(APP_PY) scripts/supervise.py --model $$($(APP_PY) scripts/train.py --print-path)
+
+# Browser tests drive Debian's Chromium; install it once per machine.
+system-deps:
+	@if [ ! -x /usr/bin/chromedriver ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+
+test: setup system-deps
+	RASA_MODEL=$$($(APP_PY) scripts/train.py --print-path) $(APP_PY) -m pytest -q tests
+
+bench: setup
+	$(APP_PY) bench/turns.py
+	$(APP_PY) bench/retrieval.py
+
+clean:
+	rm -rf build models var .pytest_cache

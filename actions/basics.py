@@ -1,0 +1,106 @@
+"""Safety, fallback and the way to a human agent."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.messages import button, say
+from core import safety
+from core.db import session_scope
+from core.models import HandoffRequest
+from core.privacy import mask_text
+
+log = logging.getLogger(__name__)
+
+HOTLINE = "12345"
+FALLBACKS_BEFORE_HUMAN = 2
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many of the latest user messages in a row the assistant could not understand."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
+        if intent != "nlu_fallback":
+            break
+        count += 1
+    return count
+
+
+def record_handoff(tracker: Tracker, reason: str) -> int | None:
+    """Keep the request so hotline staff can call back; the caller is told the truth either way."""
+    channel = (tracker.latest_message or {}).get("metadata", {}).get("channel", "web")
+    try:
+        with session_scope() as session:
+            row = HandoffRequest(
+                sender=tracker.sender_id,
+                channel=str(channel)[:32],
+                reason=reason,
+                last_message=mask_text(tracker.latest_message.get("text") or "")[:500],
+                context={"intent": (tracker.latest_message.get("intent") or {}).get("name")},
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+    except Exception:  # the caller must still get an answer if the database is down
+        log.exception("could not record handoff request")
+        return None
+
+
+class ActionEmergency(Action):
+    def name(self) -> str:
+        return "action_emergency"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        found = safety.detect(tracker.latest_message.get("text") or "")
+        if found is None:  # the classifier heard an emergency the rules did not name
+            found = safety.Emergency(categories=("police", "medical", "fire"), numbers=("110", "120", "119"))
+        say(dispatcher, "emergency", found.reply,
+            data={"numbers": list(found.numbers), "categories": list(found.categories)})
+        return []
+
+
+class ActionRequestHuman(Action):
+    def name(self) -> str:
+        return "action_request_human"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        reference = record_handoff(tracker, "caller_request")
+        say(
+            dispatcher,
+            "handoff",
+            f"已记录您需要人工服务的请求。目前在线转接还未开通，请直接拨打{HOTLINE}政务服务便民热线，"
+            "人工坐席7×24小时为您服务。您也可以继续向我咨询办事指南。",
+            data={"recorded": reference is not None, "reference": reference, "phone": HOTLINE, "transferred": False},
+            buttons=[button("继续咨询", "/ask_capabilities")],
+        )
+        return []
+
+
+class ActionFallback(Action):
+    def name(self) -> str:
+        return "action_fallback"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
+            say(
+                dispatcher,
+                "fallback",
+                f"抱歉，我还是没能理解您的问题。建议您拨打{HOTLINE}由人工坐席为您解答，需要我为您登记人工服务吗？",
+                data={"attempt": 2, "offer_human": True},
+                buttons=[button("转人工", "/request_human"), button("我换个说法", "/ask_capabilities")],
+            )
+        else:
+            say(
+                dispatcher,
+                "fallback",
+                "抱歉，我没有听明白。您可以换个说法，比如“孩子出生要办什么手续”或“查询办件进度”。",
+                data={"attempt": 1, "offer_human": False},
+                buttons=[button("我能问什么", "/ask_capabilities")],
+            )
+        return []

@@ -1,0 +1,46 @@
+"""Gateway application factory. Run: uvicorn connectors.gateway.app:app"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from connectors.gateway import errors
+from connectors.gateway.deps import Services
+from connectors.gateway.rasa_client import RasaClient
+from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.routers import chat, health, web, websocket
+from connectors.gateway.turns import TurnService
+from core.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars)
+        app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
+        yield
+        await rasa.close()
+
+    app = FastAPI(
+        title="12345 政务服务便民热线智能助手 API",
+        version="0.1.0",
+        description="Chat, knowledge and application API of the 12345 hotline assistant. See docs/API.md.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    app.include_router(websocket.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+app = create_app()

@@ -1,0 +1,21 @@
+"""Process-wide services, created once at start-up and handed to routes by dependency injection."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from connectors.gateway.rasa_client import RasaClient
+from connectors.gateway.turns import TurnService
+from core.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    rasa: RasaClient
+    turns: TurnService
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services

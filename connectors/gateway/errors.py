@@ -1,0 +1,61 @@
+"""Every client error is a 4xx with {"detail": {"code", "message"}}; the message is Chinese / English."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MESSAGES = {
+    "empty_message": "消息内容不能为空 / The message must not be empty",
+    "message_too_long": "消息过长，请精简到{limit}字以内 / The message is longer than {limit} characters",
+    "invalid_json": "请求格式错误，请发送JSON / The request body is not valid JSON",
+    "invalid_encoding": "请求内容无法解析，请发送UTF-8编码的JSON / The body is not UTF-8 encoded JSON",
+    "invalid_request": "请求字段有误：{fields} / Invalid or missing fields: {fields}",
+    "rate_limited": "您发送得太快了，请稍等{seconds}秒再试 / Too many messages; retry in {seconds} s",
+    "dialogue_unavailable": "系统暂时繁忙，请稍后再试，或直接拨打12345 / The assistant is temporarily unavailable",
+    "not_found": "没有找到该页面 / Not found",
+    "method_not_allowed": "不支持该请求方法 / Method not allowed",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, headers: dict[str, str] | None = None, **fmt: object) -> None:
+        self.status, self.code, self.headers = status, code, headers or {}
+        self.message = MESSAGES[code].format(**fmt)
+        super().__init__(self.message)
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"detail": {"code": code, "message": message}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            raw = getattr(exc, "body", None)
+            code = "invalid_encoding" if isinstance(raw, bytes) and _not_utf8(raw) else "invalid_json"
+            return JSONResponse(error_body(code, MESSAGES[code]), status_code=400)
+        fields = ", ".join(sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "body" for e in errors}))
+        return JSONResponse(error_body("invalid_request", MESSAGES["invalid_request"].format(fields=fields)),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "invalid_encoding", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        message = MESSAGES[code] if code else str(exc.detail)
+        return JSONResponse(error_body(code or "http_error", message), status_code=exc.status_code)
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False

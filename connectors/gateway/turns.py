@@ -1,0 +1,48 @@
+"""One conversational turn, whatever the channel (HTTP, WebSocket, voice).
+
+Order matters: validate -> flood check -> emergency rule -> dialogue engine. The emergency
+rule answers before Rasa is asked and leaves the conversation state untouched, so a form
+in progress simply continues afterwards.
+"""
+from __future__ import annotations
+
+import logging
+
+from connectors.gateway.errors import ApiError
+from connectors.gateway.rasa_client import DialogueUnavailable, RasaClient
+from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.schemas import BotMessage
+from core import safety
+from core.privacy import mask_text
+
+log = logging.getLogger("hotline.turns")
+
+
+class TurnService:
+    def __init__(self, rasa: RasaClient, limiter: RateLimiter, max_chars: int) -> None:
+        self.rasa, self.limiter, self.max_chars = rasa, limiter, max_chars
+
+    def check(self, sender: str, text: str) -> str:
+        """Return the cleaned text or raise ApiError; counts toward the sender's rate limit."""
+        text = (text or "").strip()
+        if not text:
+            raise ApiError(422, "empty_message")
+        if len(text) > self.max_chars:
+            raise ApiError(413, "message_too_long", limit=self.max_chars)
+        wait = self.limiter.retry_after(sender)
+        if wait:
+            raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+        return text
+
+    async def handle(self, sender: str, text: str, channel: str) -> list[BotMessage]:
+        text = self.check(sender, text)
+        log.info("turn sender=%s channel=%s text=%s", sender[:16], channel, mask_text(text)[:200])
+        emergency = safety.detect(text)
+        if emergency is not None:
+            return [BotMessage(kind="emergency", text=emergency.reply,
+                               data={"numbers": list(emergency.numbers), "categories": list(emergency.categories)})]
+        try:
+            messages = await self.rasa.send(sender, text, {"channel": channel})
+        except DialogueUnavailable as exc:
+            raise ApiError(503, "dialogue_unavailable") from exc
+        return messages or [BotMessage(kind="fallback", text="抱歉，我没有听明白，您可以换个说法再问一次。")]

@@ -1,0 +1,1172 @@
+/*
+ * 12345 government-service hotline chat widget (蒙速办 web channel).
+ *
+ * Embed with a single tag:
+ *   <script src="https://host/static/widget.js" data-endpoint="https://host" defer></script>
+ *
+ * Optional attributes on the script tag:
+ *   data-endpoint     HTTP base of the gateway (default: the script's origin)
+ *   data-ws-endpoint  WebSocket base (default: derived from data-endpoint)
+ *   data-open="true"  start with the panel open
+ *
+ * Plain ES2017, no dependencies, no build step. Every piece of message content
+ * is rendered with createElement/textContent, never innerHTML, and every URL is
+ * parsed and restricted to http(s), tel: or a relative path on the gateway.
+ */
+(function () {
+  'use strict';
+
+  if (window.__hotline12345Widget) return;
+  window.__hotline12345Widget = true;
+
+  // ---------------------------------------------------------------- config
+
+  var MAX_CHARS = 2000;
+  var MAX_TRANSCRIPT = 100;
+  var REPLY_TIMEOUT_MS = 60000;
+  var RECONNECT_MIN_MS = 1000;
+  var RECONNECT_MAX_MS = 30000;
+  var KEY = 'hotline12345.';
+
+  var script = document.currentScript || (function () {
+    var all = document.querySelectorAll('script[src*="widget.js"]');
+    return all.length ? all[all.length - 1] : null;
+  })();
+
+  var scriptSrc = script && script.src ? script.src : location.href;
+
+  function stripSlash(s) {
+    return String(s || '').replace(/\/+$/, '');
+  }
+
+  var endpoint = stripSlash((script && script.getAttribute('data-endpoint')) ||
+    new URL(scriptSrc, location.href).origin);
+  var wsEndpoint = stripSlash((script && script.getAttribute('data-ws-endpoint')) ||
+    endpoint.replace(/^http(s?):/i, 'ws$1:'));
+  var startOpen = !!script && script.getAttribute('data-open') === 'true';
+
+  // --------------------------------------------------------------- storage
+
+  var memoryStore = {};
+
+  function storeGet(area, key) {
+    try {
+      var v = window[area].getItem(KEY + key);
+      return v === null ? null : v;
+    } catch (e) {
+      return Object.prototype.hasOwnProperty.call(memoryStore, area + key) ? memoryStore[area + key] : null;
+    }
+  }
+
+  function storeSet(area, key, value) {
+    try {
+      if (value === null) window[area].removeItem(KEY + key);
+      else window[area].setItem(KEY + key, value);
+    } catch (e) {
+      if (value === null) delete memoryStore[area + key];
+      else memoryStore[area + key] = value;
+    }
+  }
+
+  function newSenderId() {
+    var bytes = new Uint8Array(16);
+    if (window.crypto && window.crypto.getRandomValues) {
+      window.crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    var hex = '';
+    for (var j = 0; j < bytes.length; j++) hex += (bytes[j] < 16 ? '0' : '') + bytes[j].toString(16);
+    return 'web-' + hex;
+  }
+
+  function loadSender() {
+    var id = storeGet('localStorage', 'sender');
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      id = newSenderId();
+      storeSet('localStorage', 'sender', id);
+    }
+    return id;
+  }
+
+  function loadTranscript() {
+    var raw = storeGet('localStorage', 'transcript');
+    if (!raw) return [];
+    try {
+      var list = JSON.parse(raw);
+      return Array.isArray(list) ? list.filter(function (e) { return e && typeof e === 'object'; }) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function saveTranscript() {
+    if (transcript.length > MAX_TRANSCRIPT) transcript = transcript.slice(-MAX_TRANSCRIPT);
+    storeSet('localStorage', 'transcript', JSON.stringify(transcript));
+  }
+
+  var sender = loadSender();
+  var transcript = loadTranscript();
+
+  // ------------------------------------------------------------- utilities
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function str(v) {
+    return typeof v === 'string' ? v : (typeof v === 'number' ? String(v) : '');
+  }
+
+  function charCount(s) {
+    return Array.from(s).length;
+  }
+
+  /** Parse a URL and allow only http(s) (relative paths resolve against the gateway) and, optionally, tel:. */
+  function safeUrl(raw, allowTel) {
+    if (typeof raw !== 'string') return null;
+    var s = raw.trim();
+    if (!s || /[\u0000-\u001F\u007F]/.test(s)) return null;
+    var u;
+    try {
+      u = new URL(s, endpoint + '/');
+    } catch (e) {
+      return null;
+    }
+    if (u.protocol === 'http:' || u.protocol === 'https:') return u.href;
+    if (allowTel && u.protocol === 'tel:' && /^tel:\+?[0-9-]{2,20}$/.test(u.href)) return u.href;
+    return null;
+  }
+
+  function link(href, text) {
+    var a = el('a', 'hotline-link', text);
+    a.href = href;
+    if (!/^tel:/.test(href)) {
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+    }
+    return a;
+  }
+
+  function telLink(number, className) {
+    var n = str(number).replace(/\s+/g, '');
+    if (!/^\+?[0-9-]{2,20}$/.test(n)) return null;
+    var a = el('a', className || 'hotline-tel', n);
+    a.href = 'tel:' + n;
+    return a;
+  }
+
+  // Absolute http(s) URLs, or relative paths such as /notice/abc that follow whitespace/punctuation.
+  var STOP = '\\s<>"\'\u201c\u201d\u2018\u2019\uff08\uff09()\\[\\]{}\uff0c\u3002\uff1b\uff01\uff1f\u3001';
+  var URL_RE = new RegExp(
+    '(https?:\\/\\/[^' + STOP + ']+)' +
+    '|(^|[\\s(\uff08:\uff1a\uff0c,\u3001;\uff1b])(\\/[A-Za-z0-9_][^' + STOP + ']*)', 'g');
+
+  /** Append text to parent, turning URLs into safe links. */
+  function appendLinkified(parent, text) {
+    var last = 0;
+    var m;
+    URL_RE.lastIndex = 0;
+    while ((m = URL_RE.exec(text)) !== null) {
+      var start, candidate;
+      if (m[1]) {
+        start = m.index;
+        candidate = m[1];
+      } else {
+        start = m.index + m[2].length;
+        candidate = m[3];
+      }
+      var trimmed = candidate.replace(/[.,:;!?'"]+$/, '');
+      var isRelative = trimmed.charAt(0) === '/';
+      var href = null;
+      // A bare "/word" is more likely a command than a link: require a second segment or a query.
+      if (!isRelative || /^\/[^/?#]+[/?#.]./.test(trimmed)) href = safeUrl(trimmed, false);
+      if (href) {
+        if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
+        parent.appendChild(link(href, trimmed));
+        last = start + trimmed.length;
+      }
+      if (URL_RE.lastIndex === m.index) URL_RE.lastIndex++;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  /** Render multi-line text: paragraphs, line breaks, and "• " / "- " bullet lists. */
+  function renderRichText(container, text, linkify) {
+    var lines = str(text).replace(/\r\n?/g, '\n').split('\n');
+    var para = null;
+    var list = null;
+    lines.forEach(function (line) {
+      var bullet = /^\s*(?:\u2022|-)\s+(.*)$/.exec(line);
+      if (bullet) {
+        para = null;
+        if (!list) {
+          list = el('ul', 'hotline-bullets');
+          container.appendChild(list);
+        }
+        var li = el('li');
+        if (linkify) appendLinkified(li, bullet[1]);
+        else li.textContent = bullet[1];
+        list.appendChild(li);
+        return;
+      }
+      list = null;
+      if (!line.trim()) {
+        para = null;
+        return;
+      }
+      if (!para) {
+        para = el('p', 'hotline-text');
+        container.appendChild(para);
+      } else {
+        para.appendChild(el('br'));
+      }
+      if (linkify) appendLinkified(para, line);
+      else para.appendChild(document.createTextNode(line));
+    });
+  }
+
+  function chinesePart(message) {
+    var s = str(message).trim();
+    var i = s.indexOf(' / ');
+    if (i > 0) s = s.slice(0, i).trim();
+    return /[\u4e00-\u9fff]/.test(s) ? s : '';
+  }
+
+  var STATUS_TEXT = {
+    400: '消息内容无法处理，请修改后重新发送。',
+    413: '消息太长了，请控制在' + MAX_CHARS + '字以内后重新发送。',
+    422: '消息内容无效（可能为空或过长），请修改后重新发送。',
+    429: '您发送得太快了，请稍等片刻再试。'
+  };
+
+  var CODE_TEXT = {
+    rate_limited: STATUS_TEXT[429],
+    too_many_requests: STATUS_TEXT[429],
+    too_long: STATUS_TEXT[413],
+    message_too_long: STATUS_TEXT[413],
+    empty: '消息不能为空，请输入内容后再发送。',
+    empty_message: '消息不能为空，请输入内容后再发送。'
+  };
+
+  function httpErrorText(status, body) {
+    var detail = body && body.detail;
+    var msg = '';
+    if (typeof detail === 'string') msg = chinesePart(detail);
+    else if (detail && typeof detail === 'object') {
+      msg = chinesePart(detail.message) || CODE_TEXT[str(detail.code)] || '';
+    }
+    if (msg) return msg;
+    if (STATUS_TEXT[status]) return STATUS_TEXT[status];
+    if (status >= 500) return '服务暂时繁忙，请稍后再试。如有紧急情况请直接拨打 12345。';
+    return '消息未能发送（错误 ' + status + '），请稍后重试。';
+  }
+
+  // ------------------------------------------------------------- DOM shell
+
+  var root = el('div', 'hotline-root');
+  root.id = 'hotline-root';
+  root.setAttribute('lang', 'zh-CN');
+  root.style.display = 'none'; // shown once the stylesheet has loaded
+
+  var cssLink = document.createElement('link');
+  cssLink.rel = 'stylesheet';
+  cssLink.href = new URL('widget.css', scriptSrc).href;
+  function reveal() { root.style.display = ''; }
+  cssLink.addEventListener('load', reveal);
+  cssLink.addEventListener('error', reveal);
+  setTimeout(reveal, 4000);
+  (document.head || document.documentElement).appendChild(cssLink);
+
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  function icon(pathD) {
+    var svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    svg.setAttribute('class', 'hotline-icon');
+    var p = document.createElementNS(SVG_NS, 'path');
+    p.setAttribute('d', pathD);
+    svg.appendChild(p);
+    return svg;
+  }
+  var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z';
+  var ICON_CLOSE = 'M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z';
+
+  // Launcher
+  var launcher = el('button', 'hotline-launcher');
+  launcher.id = 'hotline-launcher';
+  launcher.type = 'button';
+  launcher.setAttribute('aria-haspopup', 'dialog');
+  launcher.setAttribute('aria-expanded', 'false');
+  launcher.setAttribute('aria-controls', 'hotline-panel');
+  launcher.appendChild(icon(ICON_CHAT));
+  var launcherLabel = el('span', 'hotline-launcher-text', '12345 在线咨询');
+  launcher.appendChild(launcherLabel);
+  var unreadDot = el('span', 'hotline-unread');
+  unreadDot.hidden = true;
+  unreadDot.appendChild(el('span', 'hotline-sr', '（有新消息）'));
+  launcher.appendChild(unreadDot);
+
+  // Panel
+  var panel = el('section', 'hotline-panel');
+  panel.id = 'hotline-panel';
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('aria-modal', 'false');
+  panel.setAttribute('aria-labelledby', 'hotline-title');
+  panel.setAttribute('aria-describedby', 'hotline-subtitle');
+  panel.hidden = true;
+
+  var header = el('div', 'hotline-header');
+  var brand = el('div', 'hotline-brand');
+  var badge = el('span', 'hotline-logo', '12345');
+  badge.setAttribute('aria-hidden', 'true');
+  brand.appendChild(badge);
+  var titles = el('div', 'hotline-titles');
+  var title = el('h2', 'hotline-title', '12345政务服务便民热线');
+  title.id = 'hotline-title';
+  var subtitle = el('p', 'hotline-subtitle');
+  subtitle.id = 'hotline-subtitle';
+  subtitle.appendChild(document.createTextNode('蒙速办智能助手 · '));
+  var connState = el('span', 'hotline-conn', '未连接');
+  connState.id = 'hotline-conn';
+  subtitle.appendChild(connState);
+  titles.appendChild(title);
+  titles.appendChild(subtitle);
+  brand.appendChild(titles);
+  header.appendChild(brand);
+
+  var actions = el('div', 'hotline-actions');
+  var largeBtn = el('button', 'hotline-action', '大字模式');
+  largeBtn.id = 'hotline-large-text';
+  largeBtn.type = 'button';
+  largeBtn.setAttribute('aria-pressed', 'false');
+  var restartBtn = el('button', 'hotline-action', '新对话');
+  restartBtn.id = 'hotline-restart';
+  restartBtn.type = 'button';
+  var closeBtn = el('button', 'hotline-action hotline-close');
+  closeBtn.id = 'hotline-close';
+  closeBtn.type = 'button';
+  closeBtn.setAttribute('aria-label', '关闭对话窗口');
+  closeBtn.title = '关闭（Esc）';
+  closeBtn.appendChild(icon(ICON_CLOSE));
+  actions.appendChild(largeBtn);
+  actions.appendChild(restartBtn);
+  actions.appendChild(closeBtn);
+  header.appendChild(actions);
+
+  var log = el('div', 'hotline-log');
+  log.id = 'hotline-log';
+  log.setAttribute('role', 'log');
+  log.setAttribute('aria-live', 'polite');
+  log.setAttribute('aria-relevant', 'additions');
+  log.setAttribute('aria-label', '对话记录');
+  log.tabIndex = 0;
+
+  var typing = el('div', 'hotline-typing');
+  typing.id = 'hotline-typing';
+  typing.setAttribute('role', 'status');
+  typing.setAttribute('aria-live', 'polite');
+  var dots = el('span', 'hotline-dots');
+  dots.setAttribute('aria-hidden', 'true');
+  dots.appendChild(el('i'));
+  dots.appendChild(el('i'));
+  dots.appendChild(el('i'));
+  var typingText = el('span', 'hotline-sr');
+  typing.appendChild(dots);
+  typing.appendChild(typingText);
+
+  var form = el('form', 'hotline-composer');
+  form.id = 'hotline-form';
+  form.setAttribute('novalidate', '');
+  var inputLabel = el('label', 'hotline-sr', '输入您要咨询的问题');
+  inputLabel.htmlFor = 'hotline-input';
+  var input = el('textarea', 'hotline-input');
+  input.id = 'hotline-input';
+  input.rows = 1;
+  var DEFAULT_PLACEHOLDER = '请输入您要咨询的问题，按回车发送';
+  input.placeholder = DEFAULT_PLACEHOLDER;
+  input.setAttribute('aria-describedby', 'hotline-counter hotline-hint');
+  input.setAttribute('enterkeyhint', 'send');
+  input.autocomplete = 'off';
+  var sendBtn = el('button', 'hotline-send', '发送');
+  sendBtn.id = 'hotline-send';
+  sendBtn.type = 'submit';
+  var meta = el('div', 'hotline-meta');
+  var hint = el('span', 'hotline-hint');
+  hint.id = 'hotline-hint';
+  hint.setAttribute('aria-live', 'polite');
+  var counter = el('span', 'hotline-counter', '0/' + MAX_CHARS);
+  counter.id = 'hotline-counter';
+  meta.appendChild(hint);
+  meta.appendChild(counter);
+  var row = el('div', 'hotline-row');
+  row.appendChild(input);
+  row.appendChild(sendBtn);
+  form.appendChild(inputLabel);
+  form.appendChild(row);
+  form.appendChild(meta);
+
+  var footnote = el('p', 'hotline-footnote');
+  footnote.appendChild(document.createTextNode('紧急情况请直接拨打 '));
+  ['110', '119', '120'].forEach(function (n, i) {
+    if (i) footnote.appendChild(document.createTextNode(' / '));
+    footnote.appendChild(telLink(n, 'hotline-tel-inline'));
+  });
+
+  panel.appendChild(header);
+  panel.appendChild(log);
+  panel.appendChild(typing);
+  panel.appendChild(form);
+  panel.appendChild(footnote);
+  root.appendChild(panel);
+  root.appendChild(launcher);
+
+  // ----------------------------------------------------------- rendering
+
+  function scrollToEnd() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function renderIntro() {
+    var intro = el('div', 'hotline-intro');
+    intro.appendChild(el('p', 'hotline-intro-title', '您好！我是12345政务服务便民热线智能助手。'));
+    intro.appendChild(el('p', null, '可以为您解答办事指南、所需材料，帮您在线填报申请、查询办理进度，或转接人工服务。'));
+    intro.appendChild(el('p', null, '请直接输入您的问题，例如“个体工商户怎么办营业执照”。'));
+    log.appendChild(intro);
+  }
+
+  function removeIntro() {
+    var intro = log.querySelector('.hotline-intro');
+    if (intro) intro.parentNode.removeChild(intro);
+  }
+
+  function normalizeBot(m) {
+    m = m && typeof m === 'object' ? m : {};
+    var buttons = Array.isArray(m.buttons) ? m.buttons : [];
+    return {
+      text: str(m.text),
+      kind: str(m.kind) || 'text',
+      data: m.data && typeof m.data === 'object' && !Array.isArray(m.data) ? m.data : {},
+      buttons: buttons.filter(function (b) { return b && typeof b === 'object'; }).map(function (b) {
+        var t = str(b.title);
+        var p = str(b.payload);
+        return { title: t || p, payload: p || t };
+      }).filter(function (b) { return b.title && b.payload; })
+    };
+  }
+
+  function renderButtons(bubble, entry, buttons) {
+    if (!buttons.length) return;
+    var group = el('div', 'hotline-buttons');
+    group.setAttribute('role', 'group');
+    group.setAttribute('aria-label', '快捷回复');
+    var nodes = buttons.map(function (b) {
+      var btn = el('button', 'hotline-quick', b.title);
+      btn.type = 'button';
+      btn.addEventListener('click', function () {
+        if (entry.used) return;
+        setGroupUsed(entry, nodes, true, b.title);
+        var ok = sendMessage(b.payload, b.title, { buttons: { entry: entry, nodes: nodes } });
+        if (!ok) setGroupUsed(entry, nodes, false);
+        input.focus();
+      });
+      return btn;
+    });
+    nodes.forEach(function (n) { group.appendChild(n); });
+    bubble.appendChild(group);
+    if (entry.used) setGroupUsed(entry, nodes, true, entry.chosen);
+  }
+
+  function setGroupUsed(entry, nodes, used, chosen) {
+    entry.used = used;
+    if (used) entry.chosen = chosen || entry.chosen || '';
+    else delete entry.chosen;
+    nodes.forEach(function (n) {
+      n.disabled = used;
+      n.classList.toggle('hotline-chosen', used && n.textContent === entry.chosen);
+    });
+    saveTranscript();
+  }
+
+  function renderMaterials(bubble, data) {
+    var materials = Array.isArray(data.materials) ? data.materials : [];
+    if (!materials.length) return;
+    var box = el('div', 'hotline-card hotline-materials');
+    box.appendChild(el('h3', 'hotline-card-title', '所需材料（' + materials.length + '项）'));
+    var list = el('ol', 'hotline-material-list');
+    materials.forEach(function (mat) {
+      if (!mat || typeof mat !== 'object') return;
+      var li = el('li', 'hotline-material');
+      var head = el('div', 'hotline-material-head');
+      head.appendChild(el('span', 'hotline-material-name', str(mat.name)));
+      if (mat.deferrable === true) {
+        var b = el('span', 'hotline-badge', '容缺');
+        b.title = '可容缺受理：暂缺时可先受理，承诺后补交';
+        head.appendChild(b);
+      }
+      li.appendChild(head);
+      var form = str(mat.form);
+      var count = typeof mat.count === 'number' && mat.count > 0 ? mat.count : 1;
+      if (form) li.appendChild(el('div', 'hotline-material-form', form + ' × ' + count + '份'));
+      if (str(mat.note)) li.appendChild(el('div', 'hotline-material-note', str(mat.note)));
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    bubble.appendChild(box);
+  }
+
+  function renderGuideFacts(bubble, data) {
+    var facts = [];
+    var where = Array.isArray(data.where) ? data.where.map(str).filter(Boolean) : [];
+    if (where.length) facts.push(['办理地点', where]);
+    if (str(data.time_limit)) facts.push(['办理时限', [str(data.time_limit)]]);
+    if (str(data.fee)) facts.push(['收费标准', [str(data.fee)]]);
+    if (str(data.online)) facts.push(['网上办理', [str(data.online)]]);
+    if (!facts.length) return;
+    var details = el('details', 'hotline-facts');
+    details.appendChild(el('summary', null, '办理地点、时限与收费'));
+    var dl = el('dl');
+    facts.forEach(function (f) {
+      dl.appendChild(el('dt', null, f[0]));
+      f[1].forEach(function (v) {
+        var dd = el('dd');
+        appendLinkified(dd, v);
+        dl.appendChild(dd);
+      });
+    });
+    details.appendChild(dl);
+    bubble.appendChild(details);
+  }
+
+  function renderNotice(bubble, data) {
+    var href = safeUrl(str(data.notice_url), false);
+    if (!href) return;
+    var p = el('p', 'hotline-notice-link');
+    var a = link(href, '打印一次性告知单');
+    a.className = 'hotline-link hotline-print';
+    p.appendChild(a);
+    bubble.appendChild(p);
+  }
+
+  function renderTable(bubble, rows, caption) {
+    if (!Array.isArray(rows) || !rows.length) return;
+    var wrap = el('div', 'hotline-table-wrap');
+    var table = el('table', 'hotline-table');
+    if (caption) table.appendChild(el('caption', null, caption));
+    var tbody = el('tbody');
+    rows.forEach(function (r) {
+      if (!r || typeof r !== 'object') return;
+      var tr = el('tr');
+      var th = el('th', null, str(r.label));
+      th.scope = 'row';
+      tr.appendChild(th);
+      tr.appendChild(el('td', null, str(r.value)));
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    bubble.appendChild(wrap);
+  }
+
+  function renderEmergency(bubble, data) {
+    var numbers = Array.isArray(data.numbers) ? data.numbers : [];
+    var card = el('div', 'hotline-emergency-card');
+    card.setAttribute('role', 'alert');
+    card.appendChild(el('p', 'hotline-emergency-title', '紧急情况，请立即拨打'));
+    var list = el('div', 'hotline-emergency-numbers');
+    numbers.forEach(function (n) {
+      var a = telLink(n, 'hotline-emergency-tel');
+      if (a) {
+        a.setAttribute('aria-label', '拨打 ' + a.textContent);
+        list.appendChild(a);
+      }
+    });
+    if (list.childNodes.length) card.appendChild(list);
+    // Right after the screen-reader label, before the text: the numbers come first.
+    bubble.insertBefore(card, bubble.children[1] || null);
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(function () { return true; }, function () { return fallbackCopy(text); });
+    }
+    return Promise.resolve(fallbackCopy(text));
+  }
+
+  function fallbackCopy(text) {
+    var ta = el('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.className = 'hotline-offscreen';
+    root.appendChild(ta);
+    ta.select();
+    var ok = false;
+    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    root.removeChild(ta);
+    return ok;
+  }
+
+  function renderSubmitted(bubble, data) {
+    var number = str(data.number);
+    if (!number) return;
+    var card = el('div', 'hotline-card hotline-submitted');
+    card.appendChild(el('p', 'hotline-card-title', '申请编号'));
+    var numEl = el('p', 'hotline-appno', number);
+    card.appendChild(numEl);
+    var copy = el('button', 'hotline-copy', '复制编号');
+    copy.type = 'button';
+    copy.addEventListener('click', function () {
+      copyText(number).then(function (ok) {
+        copy.textContent = ok ? '已复制' : '复制失败，请手动选择';
+        setHint(ok ? '申请编号已复制。' : '复制失败，请长按或手动选择编号复制。');
+        if (ok) {
+          setTimeout(function () { copy.textContent = '复制编号'; }, 2500);
+        } else {
+          var range = document.createRange();
+          range.selectNodeContents(numEl);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+        }
+      });
+    });
+    card.appendChild(copy);
+    card.appendChild(el('p', 'hotline-card-note', '请妥善保存编号，可随时发送“查询进度 + 编号”查询办理状态。'));
+    bubble.appendChild(card);
+  }
+
+  function renderLinks(bubble, links) {
+    if (!Array.isArray(links) || !links.length) return;
+    var ul = el('ul', 'hotline-links');
+    links.forEach(function (l) {
+      if (!l || typeof l !== 'object') return;
+      var titleText = str(l.title) || str(l.url);
+      var href = safeUrl(str(l.url), false);
+      var li = el('li');
+      if (href) li.appendChild(link(href, titleText));
+      else li.textContent = titleText;
+      ul.appendChild(li);
+    });
+    bubble.appendChild(ul);
+  }
+
+  var FIELD_HINTS = {
+    name: { placeholder: '请输入姓名', mode: 'text', autocomplete: 'name' },
+    id_number: { placeholder: '请输入18位公民身份号码', mode: 'text', autocomplete: 'off' },
+    phone: { placeholder: '请输入11位手机号码', mode: 'tel', autocomplete: 'tel' },
+    date: { placeholder: '请输入日期，如 2024-05-01', mode: 'text', autocomplete: 'off' },
+    address: { placeholder: '请输入详细地址', mode: 'text', autocomplete: 'street-address' }
+  };
+
+  function applyFieldHint(data) {
+    var h = FIELD_HINTS[str(data && data.type)];
+    var label = str(data && data.label);
+    if (!h && !label) return resetFieldHint();
+    input.placeholder = label ? '请输入' + label : h.placeholder;
+    input.setAttribute('inputmode', h ? h.mode : 'text');
+    input.setAttribute('autocomplete', h ? h.autocomplete : 'off');
+  }
+
+  function resetFieldHint() {
+    input.placeholder = DEFAULT_PLACEHOLDER;
+    input.removeAttribute('inputmode');
+    input.setAttribute('autocomplete', 'off');
+  }
+
+  function kindClass(kind) {
+    return 'hotline-kind-' + (str(kind).toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'text');
+  }
+
+  function renderBot(entry) {
+    var m = normalizeBot(entry);
+    var bubble = el('div', 'hotline-msg bot ' + kindClass(m.kind));
+    bubble.appendChild(el('span', 'hotline-sr', '助手：'));
+    var data = m.data;
+    if (m.kind === 'handoff') bubble.appendChild(el('p', 'hotline-tag', '人工服务'));
+    if (m.text) renderRichText(bubble, m.text, true);
+    if (m.kind === 'emergency') renderEmergency(bubble, data);
+    if (m.kind === 'guide_answer') {
+      renderMaterials(bubble, data);
+      renderGuideFacts(bubble, data);
+      renderNotice(bubble, data);
+    }
+    if (m.kind === 'form_summary' || Array.isArray(data.rows)) {
+      renderTable(bubble, data.rows, m.kind === 'form_summary' ? '请核对填报信息' : '');
+    }
+    if (m.kind === 'application_submitted') renderSubmitted(bubble, data);
+    renderLinks(bubble, data.links);
+    var buttons = m.buttons;
+    if (!buttons.length && m.kind === 'form_question' && Array.isArray(data.options)) {
+      buttons = data.options.map(function (o) {
+        if (typeof o === 'string') return { title: o, payload: o };
+        if (o && typeof o === 'object') {
+          var label = str(o.label) || str(o.value);
+          return { title: label, payload: str(o.value) || label };
+        }
+        return null;
+      }).filter(function (b) { return b && b.title; });
+    }
+    renderButtons(bubble, entry, buttons);
+    return bubble;
+  }
+
+  function renderUser(entry) {
+    var bubble = el('div', 'hotline-msg user');
+    bubble.appendChild(el('span', 'hotline-sr', '我：'));
+    renderRichText(bubble, entry.text, false);
+    if (entry.failed) markFailed(bubble, entry);
+    return bubble;
+  }
+
+  function markFailed(bubble, entry) {
+    entry.failed = true;
+    bubble.classList.add('hotline-failed');
+    if (!bubble.querySelector('.hotline-failed-note')) {
+      bubble.appendChild(el('span', 'hotline-failed-note', '未送达'));
+    }
+  }
+
+  function renderEntry(entry) {
+    if (entry.role === 'user') return renderUser(entry);
+    if (entry.role === 'bot') return renderBot(entry);
+    return null;
+  }
+
+  function addEntry(entry) {
+    removeIntro();
+    transcript.push(entry);
+    saveTranscript();
+    var node = renderEntry(entry);
+    if (node) {
+      log.appendChild(node);
+      scrollToEnd();
+    }
+    return node;
+  }
+
+  function addBot(message) {
+    var m = normalizeBot(message);
+    var entry = { role: 'bot', text: m.text, kind: m.kind, data: m.data, buttons: m.buttons };
+    addEntry(entry);
+    if (m.kind === 'form_question') applyFieldHint(m.data);
+    else resetFieldHint();
+    if (panel.hidden) {
+      unreadDot.hidden = false;
+      launcher.setAttribute('aria-label', '12345 在线咨询（有新消息）');
+    }
+  }
+
+  function systemNotice(text, tone) {
+    removeIntro();
+    var note = el('div', 'hotline-msg system' + (tone ? ' hotline-' + tone : ''));
+    note.appendChild(el('span', 'hotline-sr', '系统提示：'));
+    note.appendChild(document.createTextNode(text));
+    log.appendChild(note);
+    scrollToEnd();
+  }
+
+  function renderAll() {
+    while (log.firstChild) log.removeChild(log.firstChild);
+    if (!transcript.length) {
+      renderIntro();
+      return;
+    }
+    transcript.forEach(function (entry) {
+      var node = renderEntry(entry);
+      if (node) log.appendChild(node);
+    });
+    var lastBot = null;
+    for (var i = transcript.length - 1; i >= 0; i--) {
+      if (transcript[i].role === 'bot') { lastBot = transcript[i]; break; }
+    }
+    if (lastBot && lastBot.kind === 'form_question') applyFieldHint(lastBot.data);
+    scrollToEnd();
+  }
+
+  // ------------------------------------------------------ typing & status
+
+  var inflight = 0;
+  var serverTyping = false;
+
+  function updateTyping() {
+    var on = inflight > 0 || serverTyping;
+    typing.classList.toggle('hotline-typing-on', on);
+    var text = on ? '正在输入…' : '';
+    if (typingText.textContent !== text) typingText.textContent = text;
+    if (on) scrollToEnd();
+  }
+
+  var hintTimer = null;
+  function setHint(text, sticky) {
+    clearTimeout(hintTimer);
+    hint.textContent = text || '';
+    if (text && !sticky) hintTimer = setTimeout(function () { hint.textContent = ''; }, 6000);
+  }
+
+  function setConn(state) {
+    var labels = { open: '在线', connecting: '连接中…', retry: '连接中断，正在重连', off: '未连接' };
+    connState.textContent = labels[state] || '';
+    connState.className = 'hotline-conn hotline-conn-' + state;
+  }
+
+  // ------------------------------------------------------------ transport
+
+  var ws = null;
+  var wsOpen = false;
+  var retries = 0;
+  var retryTimer = null;
+  var wantSocket = false;
+  var pendingWs = []; // messages sent over the socket awaiting "typing off"
+
+  function connect() {
+    wantSocket = true;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (ws || !('WebSocket' in window)) return;
+    var sock;
+    try {
+      sock = new WebSocket(wsEndpoint + '/ws/chat?sender=' + encodeURIComponent(sender));
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    setConn(retries ? 'retry' : 'connecting');
+    sock.onopen = function () {
+      if (sock !== ws) return;
+      wsOpen = true;
+      retries = 0;
+      setConn('open');
+    };
+    sock.onmessage = function (ev) {
+      if (sock !== ws) return;
+      handleFrame(ev.data);
+    };
+    sock.onclose = function () {
+      if (sock !== ws) return;
+      ws = null;
+      wsOpen = false;
+      socketLost();
+      scheduleReconnect();
+    };
+    sock.onerror = function () { /* a close event follows */ };
+  }
+
+  function scheduleReconnect() {
+    if (!wantSocket || retryTimer) return;
+    var base = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * Math.pow(2, retries));
+    retries++;
+    var delay = base / 2 + Math.random() * base / 2;
+    setConn('retry');
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function disconnect() {
+    wantSocket = false;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (ws) {
+      var old = ws;
+      ws = null;
+      wsOpen = false;
+      try { old.close(1000, 'restart'); } catch (e) { /* ignore */ }
+    }
+    failPending(null);
+  }
+
+  function socketLost() {
+    if (!pendingWs.length) return;
+    var gotReply = pendingWs.some(function (p) { return p.replied; });
+    failPending(gotReply ? null : '连接中断，最后一条消息可能未送达，请重新发送。');
+  }
+
+  function failPending(message) {
+    var list = pendingWs;
+    pendingWs = [];
+    list.forEach(function (p) {
+      clearTimeout(p.timer);
+      inflight = Math.max(0, inflight - 1);
+      if (message && !p.replied) sendFailed(p);
+    });
+    serverTyping = false;
+    updateTyping();
+    if (message && list.length) systemNotice(message, 'warn');
+  }
+
+  function resolvePending() {
+    var p = pendingWs.shift();
+    if (p) {
+      clearTimeout(p.timer);
+      inflight = Math.max(0, inflight - 1);
+    }
+    return p;
+  }
+
+  function handleFrame(raw) {
+    var frame;
+    try { frame = JSON.parse(raw); } catch (e) { return; }
+    if (!frame || typeof frame !== 'object') return;
+    if (frame.type === 'typing') {
+      serverTyping = frame.on === true;
+      if (!serverTyping) resolvePending();
+      updateTyping();
+    } else if (frame.type === 'bot') {
+      if (pendingWs.length) pendingWs[0].replied = true;
+      addBot(frame.message);
+    } else if (frame.type === 'error') {
+      var p = resolvePending();
+      serverTyping = false;
+      updateTyping();
+      var text = chinesePart(frame.message) || CODE_TEXT[str(frame.code)] || '消息未能处理，请稍后重试。';
+      systemNotice(text, 'error');
+      if (p) sendFailed(p);
+    }
+  }
+
+  /** Mark a message as not delivered and give its text back to the user. */
+  function sendFailed(p) {
+    if (p.node) markFailed(p.node, p.entry);
+    saveTranscript();
+    if (p.opts && p.opts.buttons) {
+      setGroupUsed(p.opts.buttons.entry, p.opts.buttons.nodes, false);
+    } else if (p.fromInput && !input.value.trim()) {
+      input.value = p.text;
+      updateCounter();
+      autoGrow();
+      setHint('您输入的内容已保留在输入框中，可修改后重新发送。');
+    }
+  }
+
+  function postMessage(p) {
+    inflight++;
+    updateTyping();
+    var status = 0;
+    fetch(endpoint + '/api/chat', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      credentials: 'omit',
+      body: JSON.stringify({ sender: sender, message: p.text })
+    }).then(function (res) {
+      status = res.status;
+      return res.json().then(function (body) { return body; }, function () { return null; });
+    }).then(function (body) {
+      inflight = Math.max(0, inflight - 1);
+      updateTyping();
+      if (p.sender !== sender) return; // conversation was restarted meanwhile
+      if (status >= 200 && status < 300) {
+        var msgs = body && Array.isArray(body.messages) ? body.messages : [];
+        msgs.forEach(addBot);
+      } else {
+        systemNotice(httpErrorText(status, body), 'error');
+        sendFailed(p);
+      }
+    }).catch(function () {
+      inflight = Math.max(0, inflight - 1);
+      updateTyping();
+      if (p.sender !== sender) return;
+      systemNotice('网络连接异常，消息未能发送，请检查网络后重试。', 'error');
+      sendFailed(p);
+    });
+  }
+
+  /**
+   * Send text to the bot. `display` is what the user bubble shows (a button's title).
+   * Returns false when nothing was sent.
+   */
+  function sendMessage(text, display, opts) {
+    opts = opts || {};
+    var clean = str(text).trim();
+    if (!clean) {
+      setHint('请输入内容后再发送。');
+      return false;
+    }
+    if (charCount(clean) > MAX_CHARS) {
+      setHint('内容超过' + MAX_CHARS + '字，请精简后再发送。', true);
+      return false;
+    }
+    var entry = { role: 'user', text: str(display).trim() || clean };
+    var node = addEntry(entry);
+    var p = { text: clean, entry: entry, node: node, opts: opts, fromInput: !!opts.fromInput, sender: sender };
+    if (wsOpen && ws) {
+      try {
+        ws.send(JSON.stringify({ type: 'message', text: clean }));
+        inflight++;
+        p.timer = setTimeout(function () {
+          var i = pendingWs.indexOf(p);
+          if (i < 0) return;
+          pendingWs.splice(i, 1);
+          inflight = Math.max(0, inflight - 1);
+          serverTyping = false;
+          updateTyping();
+          if (!p.replied) systemNotice('回复超时，请稍后再试。', 'warn');
+        }, REPLY_TIMEOUT_MS);
+        pendingWs.push(p);
+        updateTyping();
+        return true;
+      } catch (e) {
+        /* fall through to HTTP */
+      }
+    }
+    postMessage(p);
+    if (wantSocket && !ws && !retryTimer) connect();
+    return true;
+  }
+
+  // --------------------------------------------------------------- input
+
+  function updateCounter() {
+    var n = charCount(input.value);
+    counter.textContent = n + '/' + MAX_CHARS;
+    var over = n > MAX_CHARS;
+    counter.classList.toggle('hotline-over', over);
+    input.setAttribute('aria-invalid', over ? 'true' : 'false');
+    if (over) setHint('已超出' + MAX_CHARS + '字上限（当前' + n + '字），请精简后再发送。', true);
+    else if (/超出|超过/.test(hint.textContent)) setHint('');
+  }
+
+  function autoGrow() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight, 160) + 'px';
+  }
+
+  input.addEventListener('input', function () {
+    updateCounter();
+    autoGrow();
+  });
+
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submitInput();
+    }
+  });
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    submitInput();
+  });
+
+  function submitInput() {
+    var text = input.value;
+    if (sendMessage(text, text, { fromInput: true })) {
+      input.value = '';
+      updateCounter();
+      autoGrow();
+    }
+    input.focus();
+  }
+
+  // ------------------------------------------------------- open / close
+
+  function openPanel(focusInput) {
+    panel.hidden = false;
+    root.classList.add('hotline-open');
+    launcher.setAttribute('aria-expanded', 'true');
+    unreadDot.hidden = true;
+    launcher.removeAttribute('aria-label');
+    storeSet('sessionStorage', 'open', '1');
+    connect();
+    scrollToEnd();
+    if (focusInput !== false) input.focus();
+  }
+
+  function closePanel() {
+    panel.hidden = true;
+    root.classList.remove('hotline-open');
+    launcher.setAttribute('aria-expanded', 'false');
+    storeSet('sessionStorage', 'open', null);
+    launcher.focus();
+  }
+
+  launcher.addEventListener('click', function () {
+    if (panel.hidden) openPanel();
+    else closePanel();
+  });
+  closeBtn.addEventListener('click', closePanel);
+  panel.addEventListener('keydown', function (e) {
+    if ((e.key === 'Escape' || e.key === 'Esc') && !e.isComposing) {
+      e.preventDefault();
+      closePanel();
+    }
+  });
+
+  // ---------------------------------------------------------- large text
+
+  function setLarge(on) {
+    root.classList.toggle('hotline-large', on);
+    largeBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    storeSet('localStorage', 'largeText', on ? '1' : null);
+    autoGrow();
+    scrollToEnd();
+  }
+  largeBtn.addEventListener('click', function () {
+    setLarge(!root.classList.contains('hotline-large'));
+  });
+
+  // ------------------------------------------------------------- restart
+
+  var confirmTimer = null;
+  function resetRestartButton() {
+    clearTimeout(confirmTimer);
+    confirmTimer = null;
+    restartBtn.textContent = '新对话';
+    restartBtn.classList.remove('hotline-confirm');
+  }
+
+  restartBtn.addEventListener('click', function () {
+    if (transcript.length && !confirmTimer) {
+      restartBtn.textContent = '确认清空';
+      restartBtn.classList.add('hotline-confirm');
+      setHint('再次点击“确认清空”将清除当前对话记录并开始新对话。');
+      confirmTimer = setTimeout(resetRestartButton, 5000);
+      return;
+    }
+    resetRestartButton();
+    restart();
+  });
+
+  function restart() {
+    disconnect();
+    transcript = [];
+    storeSet('localStorage', 'transcript', null);
+    sender = newSenderId();
+    storeSet('localStorage', 'sender', sender);
+    inflight = 0;
+    serverTyping = false;
+    updateTyping();
+    resetFieldHint();
+    renderAll();
+    setHint('已开始新对话。');
+    retries = 0;
+    connect();
+    input.focus();
+  }
+
+  // ----------------------------------------------------------------- boot
+
+  window.addEventListener('online', function () {
+    if (wantSocket && !ws) {
+      retries = 0;
+      connect();
+    }
+  });
+
+  function boot() {
+    document.body.appendChild(root);
+    if (storeGet('localStorage', 'largeText') === '1') setLarge(true);
+    renderAll();
+    updateCounter();
+    setConn('off');
+    if (startOpen || storeGet('sessionStorage', 'open') === '1') openPanel(false);
+  }
+
+  if (document.body) boot();
+  else document.addEventListener('DOMContentLoaded', boot);
+})();

@@ -1,0 +1,1 @@
+"""Code shared by the gateway and the action server: settings, database, privacy, safety."""

@@ -1,0 +1,86 @@
+"""Emergency detection: fires, crimes in progress, medical emergencies, gas leaks, people in danger.
+
+This runs in the gateway before the dialogue engine sees a message, so it holds in every
+conversation state (inside a form too). It is a rule list rather than a model on purpose:
+it must be predictable, and a miss costs far more than a false alarm. Phrases that merely
+contain an alarming word but name a government service (无犯罪记录证明, 火化, 死亡医学证明,
+燃气报装, 医疗保险) are excluded explicitly.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nlu.textnorm import normalize
+
+NUMBERS = {"fire": "119", "police": "110", "medical": "120"}
+
+# Each rule: category -> patterns. Numbers to call are derived from the categories hit.
+_RULES: dict[str, list[str]] = {
+    "fire": [
+        r"着火", r"失火", r"起火", r"火灾(?!险|保险)", r"烧起来", r"冒(黑|浓)?烟", r"火(很|太|越来越)大",
+        r"(房子|屋|楼|车|厨房|仓库|店)(里)?(着|烧)", r"爆炸", r"火苗",
+    ],
+    "gas": [r"(煤气|燃气|天然气|液化气)(罐)?(泄漏|泄露|漏了|漏气|味)", r"漏气", r"闻到.{0,4}(煤气|燃气|天然气)"],
+    "police": [
+        r"抢劫", r"抢(我|东西|钱|包)", r"打人", r"(被|有人).{0,4}(打|砍|捅|绑|抢|跟踪|劫持)",
+        r"杀人", r"砍人", r"持刀", r"拿(着)?刀", r"(小偷|有贼|入室|撬门|撬锁)", r"正在偷",
+        r"绑架", r"家暴", r"拐(卖|走)", r"强奸", r"非礼", r"(威胁|要)杀", r"打架", r"斗殴", r"枪",
+    ],
+    "medical": [
+        r"晕倒", r"昏迷", r"昏过去", r"不省人事", r"没(有)?(了)?(呼吸|心跳|意识)", r"喘不(上|过)气",
+        r"心脏病(犯|发作)", r"心梗", r"脑梗", r"中风", r"抽搐", r"(大)?出血", r"流(了)?很多血", r"中毒",
+        r"吃(了)?(农药|安眠药)", r"急救", r"救护车", r"受(了)?(重)?伤", r"骨折", r"烧伤", r"触电", r"快不行了",
+        r"羊水破", r"要生了",
+    ],
+    "danger": [
+        r"(想|要)(自杀|跳楼|轻生|寻死|不活)", r"自杀", r"跳楼", r"跳河", r"落水", r"溺水", r"掉(进|到).{0,4}(河|水|井|冰窟)",
+        r"被困", r"困在", r"救命", r"救救", r"出车祸", r"车祸", r"坍塌", r"塌了", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
+    ],
+}
+
+# Service vocabulary that contains alarming words but is an ordinary enquiry.
+_BENIGN = [
+    r"无犯罪(记录)?证明", r"犯罪记录", r"火化", r"死亡(医学)?证明", r"(燃气|用气|天然气|煤气)(报装|开户|过户|缴费|费)",
+    r"医疗保险", r"工伤(认定|保险)", r"残疾", r"生育(登记|津贴|保险)", r"火车", r"消防(安全)?检查", r"枪版",
+]
+
+_COMPILED = {cat: re.compile("|".join(pats)) for cat, pats in _RULES.items()}
+_BENIGN_RE = re.compile("|".join(_BENIGN))
+_NEGATED = re.compile(r"(不是|没有|并非)(紧急|着火|火灾|急事)")
+
+
+@dataclass(frozen=True)
+class Emergency:
+    categories: tuple[str, ...]
+    numbers: tuple[str, ...]
+
+    @property
+    def reply(self) -> str:
+        parts = {
+            "fire": "如有火情请立即拨打119火警电话，迅速撤离到安全地带，不要乘坐电梯",
+            "gas": "燃气泄漏请立即关闭总阀、开窗通风、不要开关电器或使用明火，撤离后拨打119",
+            "police": "如正在发生违法犯罪或人身安全受到威胁，请立即拨打110报警",
+            "medical": "如有人突发疾病或受伤，请立即拨打120急救电话",
+            "danger": "如有人身处危险，请立即拨打110求助，如有受伤同时拨打120",
+        }
+        lines = [parts[c] for c in self.categories]
+        return "【紧急情况】" + "；".join(lines) + "。12345政务服务热线不能派出救援，请先拨打" + "、".join(self.numbers) + "。"
+
+
+def detect(text: str) -> Emergency | None:
+    """Return the emergency described in text, or None."""
+    clean = normalize(text)
+    if not clean or _NEGATED.search(clean):
+        return None
+    stripped = _BENIGN_RE.sub("", clean)
+    categories = tuple(cat for cat, rx in _COMPILED.items() if rx.search(stripped))
+    if not categories:
+        return None
+    numbers: list[str] = []
+    for cat in categories:
+        wanted = {"fire": ["119"], "gas": ["119"], "police": ["110"], "medical": ["120"], "danger": ["110"]}[cat]
+        numbers.extend(n for n in wanted if n not in numbers)
+    if "danger" in categories and re.search(r"伤|血|落水|溺水|掉(进|到)|车祸|坍塌", stripped) and "120" not in numbers:
+        numbers.append("120")
+    return Emergency(categories=categories, numbers=tuple(numbers))

@@ -1,0 +1,52 @@
+"""All settings come from environment variables; docs/CONFIG.md lists them with defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _int(name: str, default: int) -> int:
+    try:
+        return int(_env(name, str(default)))
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_env("HOTLINE_DATA_DIR", str(ROOT / "var"))))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: _int("PORT", 8000))
+    rasa_url: str = field(default_factory=lambda: _env("RASA_URL", "http://127.0.0.1:5005"))
+    actions_url: str = field(default_factory=lambda: _env("ACTIONS_URL", "http://127.0.0.1:5055"))
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    knowledge_dir: Path = field(default_factory=lambda: Path(_env("KNOWLEDGE_DIR", str(ROOT / "knowledge" / "guides"))))
+    index_dir: Path = field(default_factory=lambda: Path(_env("INDEX_DIR", str(ROOT / "build" / "index"))))
+    embedding_model: str = field(
+        default_factory=lambda: _env("EMBEDDING_MODEL", str(ROOT / "build" / "models" / "multilingual-e5-small"))
+    )
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
+    max_message_chars: int = field(default_factory=lambda: _int("MAX_MESSAGE_CHARS", 2000))
+    rate_limit_per_minute: int = field(default_factory=lambda: _int("RATE_LIMIT_PER_MINUTE", 30))
+    rasa_timeout_seconds: int = field(default_factory=lambda: _int("RASA_TIMEOUT_SECONDS", 20))
+    admin_token: str = field(default_factory=lambda: _env("ADMIN_TOKEN", ""))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

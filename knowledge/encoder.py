@@ -1,0 +1,95 @@
+"""Sentence-embedding model wrapper: one loaded model per process, with the right prompts.
+
+The model is named by settings.embedding_model (a local sentence-transformers folder
+or a model id already in the local cache; nothing is downloaded at run time). Models
+trained with instructions need them: e5 wants "query: " / "passage: ", bge-*-zh wants
+a retrieval instruction before short queries. Prompts saved in the model folder
+(config_sentence_transformers.json) win over the name-based defaults below.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+BGE_ZH_QUERY = "为这个句子生成表示以用于检索相关文章："
+
+
+def default_prompts(model_name: str) -> tuple[str, str]:
+    """(query prefix, passage prefix) for well-known model families."""
+    name = Path(model_name).name.lower() if model_name else ""
+    if "e5" in name:
+        return "query: ", "passage: "
+    if "bge" in name and "zh" in name:
+        return BGE_ZH_QUERY, ""
+    return "", ""
+
+
+class Encoder:
+    """Embeds queries and passages into L2-normalised float32 vectors."""
+
+    def __init__(self, model_name: str):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model_name
+        self.model = SentenceTransformer(model_name, device="cpu")
+        query_prefix, passage_prefix = default_prompts(model_name)
+        prompts = getattr(self.model, "prompts", None) or {}
+        self.query_prefix = prompts.get("query") or query_prefix
+        self.passage_prefix = prompts.get("passage") or prompts.get("document") or passage_prefix
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+
+    @property
+    def key(self) -> str:
+        """Identifies the vector space: model plus passage prompt (used as a cache key)."""
+        raw = f"{Path(self.model_name).resolve() if Path(self.model_name).exists() else self.model_name}|{self.passage_prefix}"
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+
+    def _encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        with self._lock:
+            vectors = self.model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts])
+
+    def query(self, text: str) -> np.ndarray:
+        return self._encode([self.query_prefix + text], batch_size=1)[0]
+
+
+_encoders: dict[str, Encoder] = {}
+_encoders_lock = threading.Lock()
+
+
+def get_encoder(model_name: str) -> Encoder:
+    """The process-wide encoder for this model (loaded on first use)."""
+    with _encoders_lock:
+        encoder = _encoders.get(model_name)
+        if encoder is None:
+            encoder = Encoder(model_name)
+            _encoders[model_name] = encoder
+        return encoder
+
+
+def model_available(model_name: str) -> bool:
+    """True when the model can be loaded without a network: a local folder, or already cached."""
+    if not model_name:
+        return False
+    path = Path(model_name)
+    if path.exists():
+        return (path / "modules.json").exists() or (path / "config.json").exists()
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model_name, "config.json"), str)
+    except Exception:  # noqa: BLE001 - any failure means "not available offline"
+        return False

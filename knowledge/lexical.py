@@ -1,0 +1,135 @@
+"""Lexical side of the hybrid index: tokenisation and BM25 scoring.
+
+Tokens are jieba words (search mode, with the knowledge-base vocabulary added so
+service names stay whole) plus *fuzzy pinyin bigrams*: toneless pinyin of each
+pair of adjacent Chinese characters, with the sound pairs that speech
+recognition and dialect speakers confuse merged (zh/z, ch/c, sh/s, n/l, -ng/-n).
+The pinyin tokens let homophone errors still match: 出身/出生 (chu-shen),
+退修/退休 (tui-xiu), 社保咔/社保卡 (bao-ka).
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from functools import lru_cache
+
+import jieba
+from pypinyin import Style, lazy_pinyin
+
+from nlu.textnorm import normalize
+
+jieba.setLogLevel(60)  # silence the "Building prefix dict" banner
+
+PINYIN_PREFIX = "~"
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+_WORDISH = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+
+# Function words and generic question words: they say nothing about which service is meant.
+STOPWORDS = frozenset(
+    """
+    的 了 吗 呢 吧 啊 呀 嘛 哦 哈 么 和 与 及 或 跟 在 是 有 没 没有 要 想 想要 需要 得 去 来 到 给 把 被 让
+    我 我们 你 你们 他 她 它 他们 咱 自己 家里 这个 那个 这 那 哪 啥 什么 怎么 怎么样 怎样 如何 为什么
+    哪些 哪里 哪儿 哪个 多少 多久 几天 怎么办 请问 你好 您好 谢谢 麻烦 一下 可以 能 能不能 可不可以 是不是
+    应该 还 也 都 就 又 再 才 刚 刚刚 已经 现在 马上 一个 一些 问 问一下 咨询 知道 告诉 帮 帮忙 帮我
+    办 办理 怎么弄 弄 搞 手续 流程 需要 带 带什么 准备 材料 要求
+    """.split()
+)
+
+# Sound pairs merged in fuzzy pinyin (applied to toneless syllables).
+_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+
+
+@lru_cache(maxsize=4096)
+def fuzzy_syllable(syllable: str) -> str:
+    s = syllable.lower()
+    for retroflex, flat in _INITIALS:
+        if s.startswith(retroflex):
+            s = flat + s[len(retroflex):]
+            break
+    if s.startswith("n") and not s.startswith("ng"):
+        s = "l" + s[1:]
+    if s.endswith("ng") and len(s) > 2:
+        s = s[:-1]  # eng/en, ing/in, ang/an (ong -> on is harmless: no "on" syllable exists)
+    return s
+
+
+def pinyin_bigrams(text: str) -> list[str]:
+    """Fuzzy pinyin of each adjacent pair of Han characters, run by run."""
+    tokens = []
+    for run in _HAN_RUN.findall(text):
+        sylls = [fuzzy_syllable(p) for p in lazy_pinyin(run, style=Style.NORMAL, errors="ignore")]
+        tokens.extend(f"{PINYIN_PREFIX}{a}_{b}" for a, b in zip(sylls, sylls[1:]))
+    return tokens
+
+
+_words_lock = threading.Lock()
+_words_added: set[str] = set()
+
+
+def add_vocabulary(words) -> None:
+    """Teach jieba the knowledge-base vocabulary (idempotent, process-wide)."""
+    with _words_lock:
+        for word in words:
+            if word and word not in _words_added:
+                jieba.add_word(word, freq=2000)
+                _words_added.add(word)
+
+
+def word_tokens(text: str) -> list[str]:
+    tokens = []
+    for token in jieba.lcut_for_search(text):
+        token = token.strip().lower()
+        if len(token) < 2 or token in STOPWORDS or not _WORDISH.search(token):
+            continue
+        tokens.append(token)
+    return tokens
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of one text: words plus fuzzy pinyin bigrams. Input may be raw user text."""
+    text = normalize(text)
+    return word_tokens(text) + pinyin_bigrams(text)
+
+
+class BM25:
+    """Okapi BM25 over pre-tokenised documents, with an absolute coverage measure.
+
+    rank_bm25 would do the scoring, but the answerability decision also needs to know
+    how much of the *query* a guide explains (IDF-weighted share of query tokens the
+    guide contains), which is comparable across queries where raw BM25 is not.
+    """
+
+    def __init__(self, docs: list[list[str]], k1: float = 1.2, b: float = 0.5):
+        self.k1, self.b = k1, b
+        self.n = len(docs)
+        self.tf = [Counter(d) for d in docs]
+        self.lengths = [len(d) for d in docs]
+        self.avg_len = (sum(self.lengths) / self.n) if self.n else 1.0
+        df: Counter = Counter()
+        for counts in self.tf:
+            df.update(counts.keys())
+        # BM25+ style IDF that never goes negative; unseen terms get the maximum IDF.
+        self.idf = {t: math.log(1 + (self.n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.unseen_idf = math.log(1 + (self.n + 0.5) / 0.5)
+
+    def scores(self, query: list[str]) -> tuple[list[float], list[float]]:
+        """BM25 score and query coverage (0..1) for every document."""
+        q = Counter(query)
+        total_idf = sum(self.idf.get(t, self.unseen_idf) * c for t, c in q.items()) or 1.0
+        scores = [0.0] * self.n
+        covered = [0.0] * self.n
+        for i, counts in enumerate(self.tf):
+            norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avg_len)
+            s = c_idf = 0.0
+            for term, qc in q.items():
+                f = counts.get(term)
+                if not f:
+                    continue
+                idf = self.idf[term]
+                s += qc * idf * f * (self.k1 + 1) / (f + norm)
+                c_idf += qc * idf
+            scores[i] = s
+            covered[i] = c_idf / total_idf
+        return scores, covered

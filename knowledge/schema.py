@@ -1,0 +1,187 @@
+"""Schema of a service guide (办事指南) file.
+
+One YAML file per guide under knowledge/guides/. Field names follow the standard
+elements of a guide (seed 004) plus what an integrated 一件事 bundle adds. Loading
+reports every problem with the file name and the dotted field path, so content
+editors can fix a guide without reading code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PORTAL_NAME = "内蒙古政务服务网"
+PLACEHOLDERS = ("待补充", "材料1", "材料2", "TODO", "xxx", "XXX", "示例材料")
+
+FieldType = Literal["name", "id_number", "phone", "date", "address", "choice", "text"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CoveredItem(Strict):
+    """One 政务服务事项 inside a bundle (or the single item itself)."""
+    name: str
+    department: str
+    time_limit: str = Field(description="承诺办理时限 of this item, e.g. '即办' or '5个工作日'")
+
+
+class Option(Strict):
+    value: str
+    label: str
+
+
+class Situation(Strict):
+    """A 办理情形 question whose answer changes the material list."""
+    id: str
+    question: str
+    options: list[Option] = Field(min_length=2)
+
+
+class Material(Strict):
+    name: str
+    form: Literal["原件", "复印件", "原件及复印件", "电子证照或原件", "电子版"]
+    count: int = Field(ge=1, default=1)
+    issuer: str = Field(description="who issues it: 申请人自备, 公安机关, 助产医疗机构 ...")
+    note: str = ""
+    items: list[str] = Field(default_factory=list, description="covered items needing it; empty = all")
+    when: dict[str, list[str]] = Field(default_factory=dict, description="situation id -> option values")
+    deferrable: bool = Field(False, description="容缺受理: may be missing at acceptance with a written commitment")
+
+
+class Online(Strict):
+    available: bool
+    channels: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class Where(Strict):
+    windows: list[str] = Field(min_length=1)
+    note: str = ""
+    online: Online
+
+
+class TimeLimit(Strict):
+    legal: str
+    promised: str
+
+
+class Result(Strict):
+    type: str
+    name: str
+
+
+class FormField(Strict):
+    """A field of the merged one-table form (一表申请)."""
+    field: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: FieldType
+    options: list[str] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list, description="covered items needing it; empty = all")
+    required: bool = True
+
+
+class Guide(Strict):
+    name: str
+    code: str
+    kind: Literal["bundle", "item"]
+    audience: Literal["person", "business"]
+    item_type: str = Field(description="事项类型: 行政许可 / 行政确认 / 行政给付 / 公共服务 ...")
+    case_type: Literal["即办件", "承诺件"]
+    region_wide: bool = Field(description="通办范围: true = 全区通办")
+    legal_basis: list[str] = Field(min_length=1)
+    result: Result
+    level: str = Field(description="行使层级")
+    time_limit: TimeLimit
+    fee: str
+    lead_department: str
+    cooperating_departments: list[str] = Field(default_factory=list)
+    items: list[CoveredItem] = Field(min_length=1)
+    conditions: list[str] = Field(min_length=1)
+    process: list[str] = Field(min_length=2)
+    situations: list[Situation] = Field(default_factory=list)
+    materials: list[Material] = Field(min_length=1)
+    review_points: list[str] = Field(default_factory=list)
+    templates: list[str] = Field(default_factory=list)
+    where: Where
+    deferral_note: str = Field("", description="容缺受理 rule for this guide")
+    aliases: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+    form: list[FormField] = Field(default_factory=list)
+    disclaimer: str
+
+    @field_validator("disclaimer")
+    @classmethod
+    def _names_portal(cls, value: str) -> str:
+        if PORTAL_NAME not in value:
+            raise ValueError(f"must say that the official guide on {PORTAL_NAME} prevails")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Guide":
+        item_names = {i.name for i in self.items}
+        situations = {s.id: {o.value for o in s.options} for s in self.situations}
+        for m in self.materials:
+            unknown = set(m.items) - item_names
+            if unknown:
+                raise ValueError(f"material {m.name!r} names unknown items {sorted(unknown)}")
+            for sid, values in m.when.items():
+                if sid not in situations:
+                    raise ValueError(f"material {m.name!r} names unknown situation {sid!r}")
+                if set(values) - situations[sid]:
+                    raise ValueError(f"material {m.name!r} names unknown options of {sid!r}: {values}")
+        seen: set[str] = set()
+        for f in self.form:
+            if f.field in seen:
+                raise ValueError(f"form field {f.field!r} is defined twice")
+            seen.add(f.field)
+            if set(f.items) - item_names:
+                raise ValueError(f"form field {f.field!r} names unknown items")
+            if f.type == "choice" and len(f.options) < 2:
+                raise ValueError(f"form field {f.field!r} of type choice needs options")
+        text = yaml.safe_dump(self.model_dump(), allow_unicode=True)
+        for marker in PLACEHOLDERS:
+            if marker in text:
+                raise ValueError(f"placeholder text {marker!r} is not allowed in a published guide")
+        return self
+
+
+class GuideError(ValueError):
+    """A guide file that cannot be published; the message names file and field."""
+
+
+def load_guide(path: Path) -> Guide:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise GuideError(f"{path.name}: cannot read YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise GuideError(f"{path.name}: top level must be a mapping of guide fields")
+    try:
+        return Guide.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(guide)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise GuideError(f"{path.name}: {problems}") from exc
+
+
+def load_guides(folder: Path) -> list[Guide]:
+    """Load every guide; raise one GuideError listing all broken files."""
+    guides, errors = [], []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            guides.append(load_guide(path))
+        except GuideError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise GuideError("\n".join(errors))
+    names = [g.name for g in guides]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise GuideError(f"guide names used twice: {sorted(dupes)}")
+    return guides

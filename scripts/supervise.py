@@ -1,0 +1,122 @@
+"""Start Rasa, the action server and the gateway as one unit; Ctrl-C (or SIGTERM) stops them all.
+
+If any process exits, the others are stopped too, so a half-running assistant never serves callers.
+Usage: python scripts/supervise.py --model models/nlu-core-<hash>.tar.gz
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_RASA = ROOT / ".venv" / "rasa" / "bin"
+VENV_APP = ROOT / ".venv" / "app" / "bin"
+
+
+def service_env() -> dict[str, str]:
+    env = dict(os.environ)
+    data_dir = Path(env.setdefault("HOTLINE_DATA_DIR", str(ROOT / "var")))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rasa_port = env.setdefault("RASA_PORT", "5005")
+    actions_port = env.setdefault("ACTIONS_PORT", "5055")
+    env.setdefault("RASA_URL", f"http://127.0.0.1:{rasa_port}")
+    env.setdefault("ACTIONS_URL", f"http://127.0.0.1:{actions_port}")
+    env.setdefault("ACTIONS_WEBHOOK_URL", f"{env['ACTIONS_URL']}/webhook")
+    env.setdefault("TRACKER_DB_DIALECT", "sqlite")
+    env.setdefault("TRACKER_DB", str(data_dir / "tracker.db"))
+    env.setdefault("PORT", "8000")
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")  # no phoning home from a government system
+    return env
+
+
+def commands(model: str, env: dict[str, str]) -> dict[str, list[str]]:
+    return {
+        "rasa": [str(VENV_RASA / "rasa"), "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
+                 "--port", env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+        "actions": [str(VENV_APP / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTIONS_PORT"]],
+        "gateway": [str(VENV_APP / "uvicorn"), "connectors.gateway.app:app", "--host", env.get("HOST", "127.0.0.1"),
+                    "--port", env["PORT"], "--no-access-log"],
+    }
+
+
+def _pump(name: str, stream) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"[{name}] {line.decode('utf-8', 'replace')}")
+        sys.stdout.flush()
+
+
+def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    return False
+
+
+def stop_all(procs: dict[str, subprocess.Popen]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--startup-timeout", type=float, default=300)
+    args = parser.parse_args()
+    env = service_env()
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = threading.Event()
+
+    def _stop(signum, _frame):
+        stopping.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for name, cmd in commands(args.model, env).items():
+        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        threading.Thread(target=_pump, args=(name, procs[name].stdout), daemon=True).start()
+
+    url = f"http://{env.get('HOST', '127.0.0.1')}:{env['PORT']}"
+    if wait_healthy(f"{url}/health", procs, args.startup_timeout):
+        print(f"\n  12345 热线智能助手已启动 / assistant ready: {url}\n  (Ctrl-C to stop)\n", flush=True)
+    elif not stopping.is_set():
+        print("start-up failed: see the log above (GET /health names what is not ready)", file=sys.stderr)
+    while not stopping.is_set():
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        if dead:
+            print(f"process exited: {', '.join(dead)}; stopping the others", file=sys.stderr)
+            stop_all(procs)
+            return 1
+        stopping.wait(1)
+    print("stopping...", flush=True)
+    stop_all(procs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
