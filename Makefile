@@ -47,12 +47,16 @@ $(E5_MODEL): $(VENV_APP)/.installed knowledge/embedding/build_e5.py
 $(JIEBA_DICT): $(VENV_APP)/.installed $(GUIDES) knowledge/dictionary.py
 	$(APP_PY) -m knowledge.dictionary --out build/jieba
 
-dict: $(JIEBA_DICT)
+NLU_EXAMPLES := build/nlu/guide_questions.yml
+$(NLU_EXAMPLES): $(VENV_APP)/.installed $(GUIDES) knowledge/nlu_examples.py
+	$(APP_PY) -m knowledge.nlu_examples --out build/nlu
+
+dict: $(JIEBA_DICT) $(NLU_EXAMPLES)
 
 index: $(E5_MODEL) $(VENV_APP)/.installed
 	$(APP_PY) -m knowledge build
 
-train: $(VENV_RASA)/.installed $(JIEBA_DICT)
+train: $(VENV_RASA)/.installed $(JIEBA_DICT) $(NLU_EXAMPLES)
 	$(APP_PY) scripts/train.py --rasa $(VENV_RASA)/bin/rasa
 
 db: $(VENV_APP)/.installed

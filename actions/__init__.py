@@ -1,2 +1,2 @@
 """Custom actions served by the rasa-sdk action server (Python 3.11), one module per capability."""
-from actions import basics  # noqa: F401  (imported so the action server registers every action)
+from actions import basics, knowledge  # noqa: F401  (imported so the action server registers every action)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.messages import button, say
+from actions.messages import HotlineAction, button, say
 from core import safety
 from core.db import session_scope
 from core.models import HandoffRequest
@@ -52,11 +52,11 @@ def record_handoff(tracker: Tracker, reason: str) -> int | None:
         return None
 
 
-class ActionEmergency(Action):
+class ActionEmergency(HotlineAction):
     def name(self) -> str:
         return "action_emergency"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         found = safety.detect(tracker.latest_message.get("text") or "")
         if found is None:  # the classifier heard an emergency the rules did not name
             found = safety.Emergency(categories=("police", "medical", "fire"), numbers=("110", "120", "119"))
@@ -65,11 +65,11 @@ class ActionEmergency(Action):
         return []
 
 
-class ActionRequestHuman(Action):
+class ActionRequestHuman(HotlineAction):
     def name(self) -> str:
         return "action_request_human"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         reference = record_handoff(tracker, "caller_request")
         say(
             dispatcher,
@@ -82,11 +82,11 @@ class ActionRequestHuman(Action):
         return []
 
 
-class ActionFallback(Action):
+class ActionFallback(HotlineAction):
     def name(self) -> str:
         return "action_fallback"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
             say(
                 dispatcher,

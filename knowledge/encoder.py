@@ -35,6 +35,9 @@ class Encoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         self.model_name = model_name
         self.model = SentenceTransformer(model_name, device="cpu")
@@ -42,7 +45,8 @@ class Encoder:
         prompts = getattr(self.model, "prompts", None) or {}
         self.query_prefix = prompts.get("query") or query_prefix
         self.passage_prefix = prompts.get("passage") or prompts.get("document") or passage_prefix
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
 
     @property

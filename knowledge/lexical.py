@@ -33,9 +33,11 @@ STOPWORDS = frozenset(
     我 我们 你 你们 他 她 它 他们 咱 自己 家里 这个 那个 这 那 哪 啥 什么 怎么 怎么样 怎样 如何 为什么
     哪些 哪里 哪儿 哪个 多少 多久 几天 怎么办 请问 你好 您好 谢谢 麻烦 一下 可以 能 能不能 可不可以 是不是
     应该 还 也 都 就 又 再 才 刚 刚刚 已经 现在 马上 一个 一些 问 问一下 咨询 知道 告诉 帮 帮忙 帮我
-    办 办理 怎么弄 弄 搞 手续 流程 需要 带 带什么 准备 材料 要求
+    办 办理 怎么弄 弄 搞 手续 流程 带 带什么 准备 材料 要求 咋 咋办 咋弄 啥 办啥 要办 能办 去办 想办
     """.split()
 )
+# A token made only of these characters is a function word too (我刚, 要办, 怎么).
+STOPCHARS = frozenset("我你您他她它们的了吗呢吧啊呀嘛哦哈么和与及或在是有没要想得去来到给把被让这那哪啥咋怎刚还也都就又再才能会该请问谢个些点下")
 
 # Sound pairs merged in fuzzy pinyin (applied to toneless syllables).
 _INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
@@ -55,10 +57,32 @@ def fuzzy_syllable(syllable: str) -> str:
     return s
 
 
+def is_stopword(token: str) -> bool:
+    return token in STOPWORDS or all(ch in STOPCHARS for ch in token)
+
+
+def content_runs(text: str) -> list[str]:
+    """Stretches of Han text left after cutting out function words (jieba's plain cut).
+
+    Pinyin is taken from these only, so question words (我刚, 怎么, 要办) add no noise,
+    while a mis-recognised syllable (社保|咔) stays next to its neighbours.
+    """
+    runs, current = [], []
+    for token in jieba.lcut(text):
+        if _HAN_RUN.fullmatch(token) and not is_stopword(token):
+            current.append(token)
+        elif current:
+            runs.append("".join(current))
+            current = []
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
 def pinyin_bigrams(text: str) -> list[str]:
-    """Fuzzy pinyin of each adjacent pair of Han characters, run by run."""
+    """Fuzzy pinyin of each adjacent pair of Han characters within the content runs."""
     tokens = []
-    for run in _HAN_RUN.findall(text):
+    for run in content_runs(text):
         sylls = [fuzzy_syllable(p) for p in lazy_pinyin(run, style=Style.NORMAL, errors="ignore")]
         tokens.extend(f"{PINYIN_PREFIX}{a}_{b}" for a, b in zip(sylls, sylls[1:]))
     return tokens
@@ -81,7 +105,7 @@ def word_tokens(text: str) -> list[str]:
     tokens = []
     for token in jieba.lcut_for_search(text):
         token = token.strip().lower()
-        if len(token) < 2 or token in STOPWORDS or not _WORDISH.search(token):
+        if len(token) < 2 or is_stopword(token) or not _WORDISH.search(token):
             continue
         tokens.append(token)
     return tokens

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INPUTS = ["config.yml", "domain", "nlu", "build/jieba", "requirements/rasa.lock"]
+INPUTS = ["config.yml", "domain", "nlu", "build/jieba", "build/nlu", "requirements/rasa.lock"]
 SUFFIXES = {".yml", ".yaml", ".py", ".txt", ".lock"}
 
 
@@ -53,7 +53,7 @@ def main() -> int:
     if target.exists():
         print(f"model up to date: {target.relative_to(ROOT)}")
         return 0
-    cmd = [args.rasa, "train", "--config", "config.yml", "--domain", "domain", "--data", "nlu/data", "domain",
+    cmd = [args.rasa, "train", "--config", "config.yml", "--domain", "domain", "--data", "nlu/data", "build/nlu", "domain",
            "--out", "models", "--fixed-model-name", target.name.removesuffix(".tar.gz")]
     print("training:", " ".join(cmd), flush=True)
     result = subprocess.run(cmd, cwd=ROOT)

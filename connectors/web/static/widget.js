@@ -82,7 +82,7 @@
 
   function loadSender() {
     var id = storeGet('localStorage', 'sender');
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+    if (!id || !/^[A-Za-z0-9_.:-]{8,128}$/.test(id)) {
       id = newSenderId();
       storeSet('localStorage', 'sender', id);
     }
@@ -294,6 +294,7 @@
     return svg;
   }
   var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z';
+  var ICON_PRINT = 'M6 2h12v5H6zM4 8h16a2 2 0 0 1 2 2v6h-4v6H6v-6H2v-6a2 2 0 0 1 2-2zm4 8v4h8v-4z';
   var ICON_CLOSE = 'M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z';
 
   // Launcher
@@ -387,7 +388,7 @@
   var input = el('textarea', 'hotline-input');
   input.id = 'hotline-input';
   input.rows = 1;
-  var DEFAULT_PLACEHOLDER = '请输入您要咨询的问题，按回车发送';
+  var DEFAULT_PLACEHOLDER = '请输入您的问题，回车发送';
   input.placeholder = DEFAULT_PLACEHOLDER;
   input.setAttribute('aria-describedby', 'hotline-counter hotline-hint');
   input.setAttribute('enterkeyhint', 'send');
@@ -427,8 +428,19 @@
 
   // ----------------------------------------------------------- rendering
 
+  // Keep the log pinned to the newest message unless the user scrolled up to read.
+  var pinned = true;
   function scrollToEnd() {
     log.scrollTop = log.scrollHeight;
+    pinned = true;
+  }
+  log.addEventListener('scroll', function () {
+    pinned = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+  });
+  if ('ResizeObserver' in window) {
+    new window.ResizeObserver(function () {
+      if (pinned) log.scrollTop = log.scrollHeight;
+    }).observe(log);
   }
 
   function renderIntro() {
@@ -548,6 +560,7 @@
     var p = el('p', 'hotline-notice-link');
     var a = link(href, '打印一次性告知单');
     a.className = 'hotline-link hotline-print';
+    a.insertBefore(icon(ICON_PRINT), a.firstChild);
     p.appendChild(a);
     bubble.appendChild(p);
   }
@@ -666,7 +679,8 @@
     var h = FIELD_HINTS[str(data && data.type)];
     var label = str(data && data.label);
     if (!h && !label) return resetFieldHint();
-    input.placeholder = label ? '请输入' + label : h.placeholder;
+    if (str(data.type) === 'choice') input.placeholder = '请点选上方选项' + (label ? '，或输入' + label : '');
+    else input.placeholder = label ? '请输入' + label : h.placeholder;
     input.setAttribute('inputmode', h ? h.mode : 'text');
     input.setAttribute('autocomplete', h ? h.autocomplete : 'off');
   }
@@ -807,8 +821,10 @@
     if (text && !sticky) hintTimer = setTimeout(function () { hint.textContent = ''; }, 6000);
   }
 
+  var httpOk = false; // the last HTTP fallback request succeeded
   function setConn(state) {
-    var labels = { open: '在线', connecting: '连接中…', retry: '连接中断，正在重连', off: '未连接' };
+    if (httpOk && (state === 'retry' || state === 'connecting')) state = 'http';
+    var labels = { open: '在线', http: '在线', connecting: '连接中…', retry: '连接中断，正在重连', off: '未连接' };
     connState.textContent = labels[state] || '';
     connState.className = 'hotline-conn hotline-conn-' + state;
   }
@@ -913,7 +929,14 @@
     var frame;
     try { frame = JSON.parse(raw); } catch (e) { return; }
     if (!frame || typeof frame !== 'object') return;
-    if (frame.type === 'typing') {
+    if (frame.type === 'session') {
+      // The gateway echoes the sender id it uses; adopt it if it had to assign a new one.
+      var assigned = str(frame.sender);
+      if (assigned && assigned !== sender && /^[A-Za-z0-9_.:-]{1,128}$/.test(assigned)) {
+        sender = assigned;
+        storeSet('localStorage', 'sender', sender);
+      }
+    } else if (frame.type === 'typing') {
       serverTyping = frame.on === true;
       if (!serverTyping) resolvePending();
       updateTyping();
@@ -960,6 +983,10 @@
       inflight = Math.max(0, inflight - 1);
       updateTyping();
       if (p.sender !== sender) return; // conversation was restarted meanwhile
+      if (!wsOpen && status > 0 && (status < 500) !== httpOk) {
+        httpOk = status < 500;
+        setConn('retry');
+      }
       if (status >= 200 && status < 300) {
         var msgs = body && Array.isArray(body.messages) ? body.messages : [];
         msgs.forEach(addBot);
@@ -970,6 +997,10 @@
     }).catch(function () {
       inflight = Math.max(0, inflight - 1);
       updateTyping();
+      if (!wsOpen && httpOk) {
+        httpOk = false;
+        setConn('retry');
+      }
       if (p.sender !== sender) return;
       systemNotice('网络连接异常，消息未能发送，请检查网络后重试。', 'error');
       sendFailed(p);
@@ -1032,8 +1063,15 @@
   }
 
   function autoGrow() {
+    if (panel.hidden || root.style.display === 'none') return;
+    var before = input.style.height;
     input.style.height = 'auto';
-    input.style.height = Math.min(input.scrollHeight, 160) + 'px';
+    // border-box sizing: scrollHeight excludes the borders, so add them back.
+    var h = input.scrollHeight + (input.offsetHeight - input.clientHeight);
+    var max = parseFloat(window.getComputedStyle(input).maxHeight) || 240;
+    input.style.height = Math.min(h, max) + 'px';
+    input.style.overflowY = h > max ? 'auto' : 'hidden';
+    if (input.style.height !== before) scrollToEnd();
   }
 
   input.addEventListener('input', function () {
@@ -1073,6 +1111,7 @@
     launcher.removeAttribute('aria-label');
     storeSet('sessionStorage', 'open', '1');
     connect();
+    autoGrow();
     scrollToEnd();
     if (focusInput !== false) input.focus();
   }

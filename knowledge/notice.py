@@ -1,0 +1,212 @@
+"""The one-time notice (一次告知): exactly what a caller must bring for their items and situation.
+
+Pure functions over a Guide, shared by the dialogue (actions/knowledge.py) and the printable
+page (connectors/gateway/routers/knowledge.py), so both always say the same thing.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import jieba
+
+from knowledge.schema import Guide, Material, Situation
+from nlu.textnorm import normalize
+
+NEGATION = re.compile(r"[没未非不无]")
+PARTIAL = re.compile(r"只|仅|就办|单独|部分|其中|不办|不用办|不需要办|除了")
+EXCLUDE = re.compile(r"(不办|不用办|不需要办|除了|不要)")
+# Words that every item name shares and that therefore say nothing about which item is meant.
+GENERIC = {"登记", "申领", "办理", "服务", "信息", "一件事", "申请", "证明", "许可", "变更", "核验", "提取", "查询"}
+ABBREVIATIONS = {
+    "医疗保险": ["医保"], "社会保障卡": ["社保卡"], "住房公积金": ["公积金"], "户口": ["落户", "上户口"],
+    "养老保险": ["养老金", "养老"], "居民身份证": ["身份证"], "营业执照": ["执照"], "社会保险": ["社保"],
+}
+
+
+@dataclass
+class Selection:
+    """What the caller wants: a guide, some or all of its items, and their situation."""
+    guide: Guide
+    items: list[str] = field(default_factory=list)          # empty = every covered item
+    situation: dict[str, str] = field(default_factory=dict)  # situation id -> option value
+
+    @property
+    def chosen(self) -> list[str]:
+        names = [i.name for i in self.guide.items]
+        picked = [n for n in names if n in self.items]
+        return picked or names
+
+
+def _keywords(text: str) -> set[str]:
+    words = {w for w in jieba.lcut(normalize(text)) if len(w) >= 2 and w not in GENERIC}
+    for full, shorts in ABBREVIATIONS.items():
+        if full in text:
+            words.update(shorts)
+    return words
+
+
+def _needed_for(material: Material, chosen: list[str]) -> bool:
+    return not material.items or bool(set(material.items) & set(chosen))
+
+
+def relevant_situations(sel: Selection) -> list[Situation]:
+    """Situations that change the material list of the chosen items."""
+    used = {sid for m in sel.guide.materials if _needed_for(m, sel.chosen) for sid in m.when}
+    return [s for s in sel.guide.situations if s.id in used]
+
+
+def next_question(sel: Selection) -> Situation | None:
+    for situation in relevant_situations(sel):
+        if situation.id not in sel.situation:
+            return situation
+    return None
+
+
+def detect_situation(guide: Guide, text: str) -> dict[str, str]:
+    """Options of the guide's situations that the caller's words clearly name."""
+    text = normalize(text)
+    words = _keywords(text)
+    negated = bool(NEGATION.search(text))
+    found: dict[str, str] = {}
+    for situation in guide.situations:
+        scored = []
+        for option in situation.options:
+            overlap = len(words & _keywords(option.label))
+            if overlap and bool(NEGATION.search(option.label)) == negated:
+                overlap += 1
+            scored.append((overlap, option.value))
+        scored.sort(reverse=True)
+        if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+            found[situation.id] = scored[0][1]
+    return found
+
+
+def detect_items(guide: Guide, text: str) -> list[str] | None:
+    """Covered items the caller limited the request to, or None if they did not limit it."""
+    if guide.kind != "bundle" or not PARTIAL.search(text):
+        return None
+    words = _keywords(text)
+    mentioned = [i.name for i in guide.items if words & _keywords(i.name)]
+    if not mentioned:
+        return None
+    if EXCLUDE.search(text):
+        rest = [i.name for i in guide.items if i.name not in mentioned]
+        return rest or None
+    return mentioned
+
+
+def materials(sel: Selection) -> list[dict]:
+    """The merged material list (一套材料): each material once, with the chosen items needing it."""
+    out: dict[str, dict] = {}
+    for m in sel.guide.materials:
+        if not _needed_for(m, sel.chosen):
+            continue
+        if any(sid in sel.situation and sel.situation[sid] not in values for sid, values in m.when.items()):
+            continue
+        conditional = [sid for sid in m.when if sid not in sel.situation]
+        entry = out.setdefault(m.name, {
+            "name": m.name, "form": m.form, "count": m.count, "issuer": m.issuer, "note": m.note,
+            "deferrable": m.deferrable, "items": [], "conditional": bool(conditional),
+        })
+        for item in (m.items or sel.chosen):
+            if item in sel.chosen and item not in entry["items"]:
+                entry["items"].append(item)
+    return list(out.values())
+
+
+def notice_url(sel: Selection) -> str:
+    query = {"guide": sel.guide.name}
+    if sel.items:
+        query["items"] = ",".join(sel.chosen)
+    if sel.situation:
+        query["situation"] = ",".join(f"{k}:{v}" for k, v in sorted(sel.situation.items()))
+    return "/notice?" + urlencode(query)
+
+
+def parse_notice_query(guide: Guide, items: str, situation: str) -> Selection:
+    """Inverse of notice_url; unknown items and options are ignored rather than failing the page."""
+    known_items = {i.name for i in guide.items}
+    chosen = [i for i in items.split(",") if i in known_items] if items else []
+    options = {s.id: {o.value for o in s.options} for s in guide.situations}
+    picked = {}
+    for pair in filter(None, situation.split(",")):
+        sid, _, value = pair.partition(":")
+        if value in options.get(sid, ()):
+            picked[sid] = value
+    return Selection(guide=guide, items=chosen, situation=picked)
+
+
+def _online_text(guide: Guide) -> str:
+    online = guide.where.online
+    if not online.available:
+        return "暂不支持网上办理，需到窗口办理" + (f"（{online.note}）" if online.note else "")
+    channels = "、".join(online.channels) or "内蒙古政务服务网"
+    return f"可通过{channels}网上办理" + (f"，{online.note}" if online.note else "")
+
+
+def _situation_labels(sel: Selection) -> list[str]:
+    labels = []
+    for s in sel.guide.situations:
+        value = sel.situation.get(s.id)
+        label = next((o.label for o in s.options if o.value == value), None)
+        if label:
+            labels.append(label)
+    return labels
+
+
+def compose(sel: Selection) -> dict:
+    """Text, short spoken form and structured data of the answer."""
+    guide = sel.guide
+    mats = materials(sel)
+    chosen = sel.chosen
+    where = list(guide.where.windows)
+    lines = [f"【{guide.name}】一次性告知"]
+    if guide.kind == "bundle":
+        scope = "全部事项" if len(chosen) == len(guide.items) else "您选择的事项"
+        lines.append(f"办理{scope}：" + "、".join(chosen))
+    labels = _situation_labels(sel)
+    if labels:
+        lines.append("您的情形：" + "；".join(labels))
+    lines.append(f"需要准备的材料（共{len(mats)}项）：")
+    for m in mats:
+        extra = []
+        if m["count"] > 1:
+            extra.append(f"{m['count']}份")
+        if m["deferrable"]:
+            extra.append("可容缺")
+        if m["conditional"]:
+            extra.append("视情形提供")
+        suffix = f"（{'，'.join(extra)}）" if extra else ""
+        lines.append(f"• {m['name']}，{m['form']}{suffix}")
+    deferrable = [m["name"] for m in mats if m["deferrable"]]
+    if deferrable and guide.deferral_note:
+        lines.append("容缺受理：" + guide.deferral_note)
+    lines.append("办理地点：" + "；".join(where) + (f"。{guide.where.note}" if guide.where.note else ""))
+    lines.append("网上办理：" + _online_text(guide))
+    lines.append(f"办理时限：承诺{guide.time_limit.promised}（法定{guide.time_limit.legal}）")
+    lines.append("收费标准：" + guide.fee)
+    lines.append(guide.disclaimer)
+    speech = (f"办理{guide.name}，需要准备{len(mats)}项材料，主要有" + "、".join(m["name"] for m in mats[:4])
+              + f"。可以到{where[0]}办理，承诺时限{guide.time_limit.promised}。完整清单我已发给您。")
+    data = {
+        "guide": guide.name,
+        "code": guide.code,
+        "kind": guide.kind,
+        "items": chosen,
+        "all_items": [i.name for i in guide.items],
+        "situation": dict(sel.situation),
+        "materials": mats,
+        "where": where,
+        "time_limit": guide.time_limit.promised,
+        "legal_time_limit": guide.time_limit.legal,
+        "fee": guide.fee,
+        "online": _online_text(guide),
+        "online_available": guide.where.online.available,
+        "region_wide": guide.region_wide,
+        "deferral_note": guide.deferral_note if deferrable else "",
+        "notice_url": notice_url(sel),
+        "speech": speech,
+    }
+    return {"text": "\n".join(lines), "speech": speech, "data": data}
