@@ -87,7 +87,10 @@ class ActionAnswerGuide(HotlineAction):
                 return []
             return _answer(dispatcher, Selection(guide=guide, situation=detect_situation(guide, text)))
 
-        if intent == "choose_option" and current is not None:
+        if intent == "choose_option":
+            if current is None:
+                say(dispatcher, "clarify", "请问您要咨询哪一项业务？", data={"question": "guide"})
+                return []
             sel = _selection_from_slots(tracker, current)
             _apply_option(sel, _entity(tracker, "option"))
             return _answer(dispatcher, sel)
@@ -165,3 +168,15 @@ class ActionAnswerDetail(HotlineAction):
             text = f"{guide.name}收费标准：{guide.fee}"
         say(dispatcher, "guide_detail", text, data={"guide": guide.name, "aspect": intent, "speech": text})
         return []
+
+
+def warm_up() -> None:
+    """Load guides, index and embedding model before the first caller waits for them."""
+    try:
+        get_catalog()
+        get_retriever().search("新生儿出生", k=1)
+    except Exception:  # the server still starts; the first question will report the problem politely
+        log.exception("knowledge warm-up failed")
+
+
+warm_up()

@@ -28,3 +28,74 @@ class HandoffRequest(Base):
     status: Mapped[str] = mapped_column(String(32), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     context: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+# -- one-table applications (一表申请) and their status (办件进度): core/applications.py -------------------
+from datetime import date  # noqa: E402
+
+from sqlalchemy import Date, ForeignKey  # noqa: E402
+from sqlalchemy.orm import relationship  # noqa: E402
+
+
+class Application(Base):
+    """A submitted one-table application; `number` is the receipt number (受理编号) given to the caller."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    guide: Mapped[str] = mapped_column(String(128))
+    items: Mapped[list] = mapped_column(JSON, default=list)          # chosen covered items
+    data: Mapped[dict] = mapped_column(JSON, default=dict)           # validated form values
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    sender: Mapped[str] = mapped_column(String(128), default="", index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    print_token: Mapped[str] = mapped_column(String(64))
+    verifiers: Mapped[list] = mapped_column(JSON, default=list)      # hashes of the accepted verification factors
+    overall_status: Mapped[str] = mapped_column(String(16), default="已提交")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    item_rows: Mapped[list["ApplicationItem"]] = relationship(
+        back_populates="application", cascade="all, delete-orphan", order_by="ApplicationItem.id")
+
+
+class ApplicationItem(Base):
+    """Status of one covered item (事项) of an application."""
+
+    __tablename__ = "application_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="已提交")
+    note: Mapped[str] = mapped_column(Text, default="")             # e.g. what to supply for 需补正
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="item_rows")
+
+
+class ApplicationEvent(Base):
+    """Audit trail of an application's life cycle."""
+
+    __tablename__ = "application_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    item: Mapped[str | None] = mapped_column(String(128), nullable=True)   # None = whole application
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VerificationAttempt(Base):
+    """Failed status verifications per requester or receipt number, to stop enumeration."""
+
+    __tablename__ = "verification_attempts"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -18,7 +18,7 @@ NUMBERS = {"fire": "119", "police": "110", "medical": "120"}
 # Each rule: category -> patterns. Numbers to call are derived from the categories hit.
 _RULES: dict[str, list[str]] = {
     "fire": [
-        r"着火", r"失火", r"起火", r"火灾(?!险|保险)", r"烧起来", r"冒(黑|浓)?烟", r"火(很|太|越来越)大",
+        r"[着著]火", r"失火", r"起火", r"火灾(?!险|保险)", r"烧起来", r"冒(黑|浓)?烟", r"火(很|太|越来越)大",
         r"(房子|屋|楼|车|厨房|仓库|店)(里)?(着|烧)", r"爆炸", r"火苗",
     ],
     "gas": [r"(煤气|燃气|天然气|液化气)(罐)?(泄漏|泄露|漏了|漏气|味)", r"漏气", r"闻到.{0,4}(煤气|燃气|天然气)"],

@@ -58,10 +58,20 @@ def relevant_situations(sel: Selection) -> list[Situation]:
 
 
 def next_question(sel: Selection) -> Situation | None:
-    for situation in relevant_situations(sel):
-        if situation.id not in sel.situation:
-            return situation
-    return None
+    """The one question worth asking before answering, or None.
+
+    Only asked while the caller has told us nothing about their situation, and only the question
+    that changes the most materials: elderly callers should not sit through a questionnaire.
+    Materials that depend on situations still open are marked conditional in the answer.
+    """
+    if sel.situation:
+        return None
+    relevant = relevant_situations(sel)
+    if not relevant:
+        return None
+    weight = {s.id: sum(1 for m in sel.guide.materials if _needed_for(m, sel.chosen) and s.id in m.when)
+              for s in relevant}
+    return max(relevant, key=lambda s: weight[s.id])
 
 
 def detect_situation(guide: Guide, text: str) -> dict[str, str]:
@@ -105,15 +115,24 @@ def materials(sel: Selection) -> list[dict]:
             continue
         if any(sid in sel.situation and sel.situation[sid] not in values for sid, values in m.when.items()):
             continue
-        conditional = [sid for sid in m.when if sid not in sel.situation]
+        open_ids = [sid for sid in m.when if sid not in sel.situation]
         entry = out.setdefault(m.name, {
             "name": m.name, "form": m.form, "count": m.count, "issuer": m.issuer, "note": m.note,
-            "deferrable": m.deferrable, "items": [], "conditional": bool(conditional),
+            "deferrable": m.deferrable, "items": [], "conditional": bool(open_ids),
+            "condition": _condition_text(sel.guide, {sid: m.when[sid] for sid in open_ids}),
         })
         for item in (m.items or sel.chosen):
             if item in sel.chosen and item not in entry["items"]:
                 entry["items"].append(item)
     return list(out.values())
+
+
+def _condition_text(guide: Guide, when: dict[str, list[str]]) -> str:
+    labels = []
+    for situation in guide.situations:
+        if situation.id in when:
+            labels.append("或".join(o.label for o in situation.options if o.value in when[situation.id]))
+    return "；".join(labels)
 
 
 def notice_url(sel: Selection) -> str:
@@ -177,7 +196,7 @@ def compose(sel: Selection) -> dict:
         if m["deferrable"]:
             extra.append("可容缺")
         if m["conditional"]:
-            extra.append("视情形提供")
+            extra.append(f"仅限：{m['condition']}")
         suffix = f"（{'，'.join(extra)}）" if extra else ""
         lines.append(f"• {m['name']}，{m['form']}{suffix}")
     deferrable = [m["name"] for m in mats if m["deferrable"]]

@@ -11,7 +11,7 @@ from connectors.gateway import errors
 from connectors.gateway.deps import Services
 from connectors.gateway.rasa_client import RasaClient
 from connectors.gateway.ratelimit import RateLimiter
-from connectors.gateway.routers import chat, health, web, websocket
+from connectors.gateway.routers import chat, health, knowledge, web, websocket
 from connectors.gateway.turns import TurnService
 from core.settings import Settings, get_settings
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(websocket.router)
+    app.include_router(knowledge.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

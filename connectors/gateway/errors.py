@@ -14,6 +14,8 @@ MESSAGES = {
     "invalid_request": "请求字段有误：{fields} / Invalid or missing fields: {fields}",
     "rate_limited": "您发送得太快了，请稍等{seconds}秒再试 / Too many messages; retry in {seconds} s",
     "dialogue_unavailable": "系统暂时繁忙，请稍后再试，或直接拨打12345 / The assistant is temporarily unavailable",
+    "index_unavailable": "知识库索引尚未就绪，请稍后再试 / The knowledge index is not ready yet",
+    "guide_not_found": "没有找到该办事指南 / No such service guide",
     "not_found": "没有找到该页面 / Not found",
     "method_not_allowed": "不支持该请求方法 / Method not allowed",
 }

@@ -47,9 +47,13 @@ def log_text(driver) -> str:
     return driver.execute_script("return document.getElementById('hotline-log').innerText")
 
 
-def open_widget(driver, base_url: str) -> None:
-    """Load the demo page and make sure the chat panel is open (it stays open across reloads)."""
-    driver.get(base_url.rstrip("/") + DEMO_PATH)
+def open_widget(driver, base_url: str | None = None) -> None:
+    """Load the demo page (unless base_url is None: already loaded) and make sure the chat panel is open.
+
+    The panel stays open across reloads within a tab, so it may already be open.
+    """
+    if base_url is not None:
+        driver.get(base_url.rstrip("/") + DEMO_PATH)
     launcher = WebDriverWait(driver, PAGE_TIMEOUT).until(EC.element_to_be_clickable((By.ID, "hotline-launcher")))
     if not driver.find_element(By.ID, "hotline-panel").is_displayed():
         launcher.click()
@@ -136,7 +140,7 @@ def test_chat_quick_replies_and_transcript_survive_reload(live_gateway, browser)
 
     users, bots = bubbles(browser, "user"), bubbles(browser, "bot")
     browser.refresh()
-    open_widget(browser, live_gateway)
+    open_widget(browser)
     WebDriverWait(browser, PAGE_TIMEOUT).until(
         lambda d: len(bubbles(d, "user")) == len(users) and len(bubbles(d, "bot")) == len(bots))
     assert bubbles(browser, "user") == users
@@ -155,7 +159,7 @@ def test_large_text_mode_scales_and_is_remembered(live_gateway, browser):
     assert toggle.get_attribute("aria-pressed") == "true"
 
     browser.refresh()
-    open_widget(browser, live_gateway)
+    open_widget(browser)
     assert font_px(browser, "hotline-log") >= normal_log * 1.25, "large text is remembered across reloads"
     toggle = browser.find_element(By.ID, "hotline-large-text")
     assert toggle.get_attribute("aria-pressed") == "true"

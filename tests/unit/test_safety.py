@@ -1,0 +1,65 @@
+"""The emergency rule: real emergencies always get 110/119/120; service enquiries never do."""
+import pytest
+
+from core.safety import detect
+
+EMERGENCIES = [
+    ("我家着火了", "119"),
+    ("楼道里起火了好大的烟", "119"),
+    ("邻居家冒浓烟了", "119"),
+    ("厨房的煤气泄漏了怎么办", "119"),
+    ("闻到很重的天然气味", "119"),
+    ("车库里的车烧起来了", "119"),
+    ("有人拿着刀在街上砍人", "110"),
+    ("楼下有人打架还拿着刀", "110"),
+    ("有小偷正在撬我家的门", "110"),
+    ("我被抢劫了", "110"),
+    ("我老公家暴我，现在还在打", "110"),
+    ("有人要绑架孩子", "110"),
+    ("我爸突然晕倒了", "120"),
+    ("老人摔倒后昏迷不醒", "120"),
+    ("孩子喘不上气了", "120"),
+    ("我妈心脏病发作了", "120"),
+    ("有人吃了农药", "120"),
+    ("我老婆羊水破了要生了", "120"),
+    ("有人要跳楼", "110"),
+    ("我不想活了，想自杀", "110"),
+    ("孩子掉进河里了", "120"),
+    ("出车祸了有人受伤流了很多血", "120"),
+    ("救命啊", "110"),
+    ("我家著火了", "119"),  # Traditional
+    ("有人溺水", "110"),
+]
+
+NOT_EMERGENCIES = [
+    "无犯罪记录证明怎么开",
+    "开无犯罪记录证明要带什么",
+    "燃气报装怎么申请",
+    "天然气过户需要什么材料",
+    "我想办医疗保险",
+    "火化需要带什么材料",
+    "居民死亡医学证明去哪开",
+    "工伤认定申请要什么材料",
+    "开餐饮店要做消防安全检查吗",
+    "你好",
+    "孩子刚出生要办什么",
+    "我很火大，你们办事太慢了",
+    "残疾人证怎么办",
+]
+
+
+@pytest.mark.parametrize(("text", "number"), EMERGENCIES)
+def test_emergencies_are_sent_to_the_right_number(text, number):
+    found = detect(text)
+    assert found is not None, text
+    assert number in found.numbers
+    assert number in found.reply
+
+
+@pytest.mark.parametrize("text", NOT_EMERGENCIES)
+def test_ordinary_service_questions_are_not_emergencies(text):
+    assert detect(text) is None
+
+
+def test_reply_says_the_hotline_cannot_send_help():
+    assert "不能派出救援" in detect("着火了").reply
