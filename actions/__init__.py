@@ -1,2 +1,3 @@
 """Custom actions served by the rasa-sdk action server (Python 3.11), one module per capability."""
 from actions import basics, knowledge  # noqa: F401  (imported so the action server registers every action)
+from actions import applications, status  # noqa: F401  (一表申请 and 办件进度)

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 HOTLINE = "12345"
 FALLBACKS_BEFORE_HUMAN = 2
+NOT_UNDERSTOOD = {"nlu_fallback", "unclear"}
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -26,7 +27,7 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
         if event.get("event") != "user":
             continue
         intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-        if intent != "nlu_fallback":
+        if intent not in NOT_UNDERSTOOD:
             break
         count += 1
     return count

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -65,6 +66,14 @@ def factor_matches(number: str, factor: str, stored: list[str]) -> bool:
     return matched
 
 
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
 def application_view(app: Application) -> dict[str, Any]:
     return {
         "number": app.number,
@@ -75,8 +84,8 @@ def application_view(app: Application) -> dict[str, Any]:
              "due": row.due_date.isoformat() if row.due_date else None}
             for row in app.item_rows
         ],
-        "submitted_at": app.created_at.isoformat() if app.created_at else None,
-        "updated_at": app.updated_at.isoformat() if app.updated_at else None,
+        "submitted_at": _iso(app.created_at),
+        "updated_at": _iso(app.updated_at),
     }
 
 

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INPUTS = ["config.yml", "domain", "nlu", "build/jieba", "build/nlu", "requirements/rasa.lock"]
+INPUTS = ["config.yml", "domain", "nlu/data", "nlu/components", "nlu/textnorm.py", "build/jieba", "build/nlu",
+          "requirements/rasa.lock"]
 SUFFIXES = {".yml", ".yaml", ".py", ".txt", ".lock"}
 
 

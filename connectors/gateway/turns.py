@@ -35,7 +35,10 @@ class TurnService:
         return text
 
     async def handle(self, sender: str, text: str, channel: str) -> list[BotMessage]:
-        text = self.check(sender, text)
+        return await self.respond(sender, self.check(sender, text), channel)
+
+    async def respond(self, sender: str, text: str, channel: str) -> list[BotMessage]:
+        """The bot's reply to text that check() has accepted."""
         log.info("turn sender=%s channel=%s text=%s", sender[:16], channel, mask_text(text)[:200])
         emergency = safety.detect(text)
         if emergency is not None:

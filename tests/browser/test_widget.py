@@ -54,9 +54,12 @@ def open_widget(driver, base_url: str | None = None) -> None:
     """
     if base_url is not None:
         driver.get(base_url.rstrip("/") + DEMO_PATH)
-    launcher = WebDriverWait(driver, PAGE_TIMEOUT).until(EC.element_to_be_clickable((By.ID, "hotline-launcher")))
+    # The launcher may be hidden while the panel is open (small screens), so wait for either.
+    WebDriverWait(driver, PAGE_TIMEOUT).until(
+        lambda d: d.find_element(By.ID, "hotline-panel").is_displayed()
+        or d.find_element(By.ID, "hotline-launcher").is_displayed())
     if not driver.find_element(By.ID, "hotline-panel").is_displayed():
-        launcher.click()
+        WebDriverWait(driver, PAGE_TIMEOUT).until(EC.element_to_be_clickable((By.ID, "hotline-launcher"))).click()
     WebDriverWait(driver, PAGE_TIMEOUT).until(EC.visibility_of_element_located((By.ID, "hotline-input")))
 
 

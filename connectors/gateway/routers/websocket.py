@@ -28,6 +28,10 @@ def _frame_text(raw: str) -> str:
     return frame["text"]
 
 
+async def _send_error(websocket: WebSocket, exc: ApiError) -> None:
+    await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+
+
 @router.websocket("/ws/chat")
 async def chat_socket(websocket: WebSocket) -> None:
     services = websocket.app.state.services
@@ -40,16 +44,17 @@ async def chat_socket(websocket: WebSocket) -> None:
         while True:
             raw = await websocket.receive_text()
             try:
-                text = _frame_text(raw)
-                await websocket.send_json({"type": "typing", "on": True})
-                try:
-                    messages = await services.turns.handle(sender, text, channel="web")
-                finally:
-                    await websocket.send_json({"type": "typing", "on": False})
+                text = services.turns.check(sender, _frame_text(raw))
             except ApiError as exc:
-                await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+                await _send_error(websocket, exc)
                 continue
-            for message in messages:
-                await websocket.send_json({"type": "bot", "message": message.model_dump()})
+            await websocket.send_json({"type": "typing", "on": True})
+            try:
+                for message in await services.turns.respond(sender, text, channel="web"):
+                    await websocket.send_json({"type": "bot", "message": message.model_dump()})
+            except ApiError as exc:
+                await _send_error(websocket, exc)
+            finally:
+                await websocket.send_json({"type": "typing", "on": False})
     except WebSocketDisconnect:
         return

@@ -224,8 +224,17 @@
       } else {
         para.appendChild(el('br'));
       }
-      if (linkify) appendLinkified(para, line);
-      else para.appendChild(document.createTextNode(line));
+      if (!linkify) {
+        para.appendChild(document.createTextNode(line));
+        return;
+      }
+      // Bot lines such as "办理地点：..." or "【事项名称】..." get their label in bold.
+      var label = /^(【[^】]{1,40}】|[^\s：:]{2,10}：)/.exec(line);
+      if (label) {
+        para.appendChild(el('strong', 'hotline-label', label[1]));
+        line = line.slice(label[1].length);
+      }
+      appendLinkified(para, line);
     });
   }
 
@@ -388,9 +397,9 @@
   var input = el('textarea', 'hotline-input');
   input.id = 'hotline-input';
   input.rows = 1;
-  var DEFAULT_PLACEHOLDER = '请输入您的问题，回车发送';
+  var DEFAULT_PLACEHOLDER = '请输入您的问题';
   input.placeholder = DEFAULT_PLACEHOLDER;
-  input.setAttribute('aria-describedby', 'hotline-counter hotline-hint');
+  input.setAttribute('aria-describedby', 'hotline-keys hotline-counter hotline-hint');
   input.setAttribute('enterkeyhint', 'send');
   input.autocomplete = 'off';
   var sendBtn = el('button', 'hotline-send', '发送');
@@ -407,7 +416,10 @@
   var row = el('div', 'hotline-row');
   row.appendChild(input);
   row.appendChild(sendBtn);
+  var keysHelp = el('span', 'hotline-sr', '按回车发送，Shift加回车换行，Esc关闭对话窗口。');
+  keysHelp.id = 'hotline-keys';
   form.appendChild(inputLabel);
+  form.appendChild(keysHelp);
   form.appendChild(row);
   form.appendChild(meta);
 
@@ -504,14 +516,19 @@
     saveTranscript();
   }
 
+  /**
+   * The materials card. If the text already listed the materials as a bullet list with the
+   * same number of lines, the card replaces that list in place instead of repeating it.
+   */
   function renderMaterials(bubble, data) {
-    var materials = Array.isArray(data.materials) ? data.materials : [];
+    var materials = (Array.isArray(data.materials) ? data.materials : []).filter(function (mat) {
+      return mat && typeof mat === 'object' && str(mat.name);
+    });
     if (!materials.length) return;
     var box = el('div', 'hotline-card hotline-materials');
     box.appendChild(el('h3', 'hotline-card-title', '所需材料（' + materials.length + '项）'));
     var list = el('ol', 'hotline-material-list');
     materials.forEach(function (mat) {
-      if (!mat || typeof mat !== 'object') return;
       var li = el('li', 'hotline-material');
       var head = el('div', 'hotline-material-head');
       head.appendChild(el('span', 'hotline-material-name', str(mat.name)));
@@ -523,15 +540,29 @@
       li.appendChild(head);
       var form = str(mat.form);
       var count = typeof mat.count === 'number' && mat.count > 0 ? mat.count : 1;
-      if (form) li.appendChild(el('div', 'hotline-material-form', form + ' × ' + count + '份'));
+      var facts = [];
+      if (form) facts.push(form + ' × ' + count + '份');
+      if (str(mat.issuer)) facts.push(str(mat.issuer));
+      if (facts.length) li.appendChild(el('div', 'hotline-material-form', facts.join(' · ')));
+      if (str(mat.condition)) li.appendChild(el('div', 'hotline-material-cond', '仅限：' + str(mat.condition)));
       if (str(mat.note)) li.appendChild(el('div', 'hotline-material-note', str(mat.note)));
       list.appendChild(li);
     });
     box.appendChild(list);
-    bubble.appendChild(box);
+    var lists = bubble.querySelectorAll('.hotline-bullets');
+    var same = Array.prototype.filter.call(lists, function (ul) {
+      return ul.children.length === materials.length;
+    });
+    if (same.length === 1) {
+      box.removeChild(box.firstChild); // the text already has a heading for the list
+      bubble.replaceChild(box, same[0]);
+    } else {
+      bubble.appendChild(box);
+    }
   }
 
-  function renderGuideFacts(bubble, data) {
+  function renderGuideFacts(bubble, data, text) {
+    if (/办理地点|办理时限|收费标准/.test(text)) return; // the text already says it
     var facts = [];
     var where = Array.isArray(data.where) ? data.where.map(str).filter(Boolean) : [];
     if (where.length) facts.push(['办理地点', where]);
@@ -569,7 +600,7 @@
     if (!Array.isArray(rows) || !rows.length) return;
     var wrap = el('div', 'hotline-table-wrap');
     var table = el('table', 'hotline-table');
-    if (caption) table.appendChild(el('caption', null, caption));
+    if (caption) table.appendChild(el('caption', 'hotline-sr', caption)); // the text already says it
     var tbody = el('tbody');
     rows.forEach(function (r) {
       if (!r || typeof r !== 'object') return;
@@ -705,7 +736,7 @@
     if (m.kind === 'emergency') renderEmergency(bubble, data);
     if (m.kind === 'guide_answer') {
       renderMaterials(bubble, data);
-      renderGuideFacts(bubble, data);
+      renderGuideFacts(bubble, data, m.text);
       renderNotice(bubble, data);
     }
     if (m.kind === 'form_summary' || Array.isArray(data.rows)) {

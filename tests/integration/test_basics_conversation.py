@@ -1,0 +1,61 @@
+"""Real conversations with the running assistant (Rasa + actions + gateway) over HTTP."""
+import sqlite3
+
+import pytest
+
+
+def test_greeting_offers_help_in_chinese(conversation):
+    [reply] = conversation.say("你好")
+    assert reply["kind"] == "greeting"
+    assert "12345" in reply["text"]
+    assert reply["buttons"], "the greeting offers quick replies"
+
+
+def test_traditional_characters_are_understood_like_simplified(conversation):
+    assert conversation.kinds("你是機器人嗎") == ["bot_identity"]
+    assert conversation.kinds("謝謝你") == ["thanks"]
+
+
+def test_out_of_scope_says_what_the_assistant_can_do(conversation):
+    [reply] = conversation.say("给我讲个笑话吧")
+    assert reply["kind"] == "out_of_scope"
+    assert "办事指南" in reply["text"]
+
+
+def test_two_misunderstandings_in_a_row_offer_a_human_agent(conversation):
+    first = conversation.say("嗯嗯嗯")
+    second = conversation.say("asdkjh qwe")
+    assert first[0]["kind"] == "fallback" and not first[0]["data"]["offer_human"]
+    assert second[0]["kind"] == "fallback" and second[0]["data"]["offer_human"]
+    assert any(b["payload"] == "/request_human" for b in second[0]["buttons"])
+
+
+def test_human_request_is_recorded_and_no_transfer_is_pretended(conversation, live_stack):
+    [reply] = conversation.say("我要转人工")
+    assert reply["kind"] == "handoff"
+    assert reply["data"]["transferred"] is False
+    assert "12345" in reply["text"]
+    db = live_stack["data_dir"] / "hotline.db"
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT sender, reason FROM handoff_requests WHERE sender = ?",
+                           (conversation.sender,)).fetchall()
+    assert rows == [(conversation.sender, "caller_request")]
+
+
+@pytest.mark.parametrize(("text", "number"), [("我家厨房着火了", "119"), ("有人晕倒了快来人", "120"),
+                                              ("有人拿刀在砍人", "110")])
+def test_emergency_gets_the_emergency_number_first(conversation, text, number):
+    messages = conversation.say(text)
+    assert messages[0]["kind"] == "emergency"
+    assert number in messages[0]["data"]["numbers"]
+
+
+def test_emergency_inside_another_flow_then_the_flow_continues(conversation):
+    [question] = conversation.say("孩子刚出生要办什么手续")
+    assert question["kind"] == "clarify"
+    [alarm] = conversation.say("等一下，隔壁煤气泄漏了")
+    assert alarm["kind"] == "emergency" and "119" in alarm["data"]["numbers"]
+    # the pending situation question still applies: answering it completes the guidance
+    answer = conversation.say(question["buttons"][0]["payload"])
+    assert answer[-1]["kind"] == "guide_answer"
+    assert answer[-1]["data"]["guide"] == "新生儿出生一件事"

@@ -1,0 +1,101 @@
+"""Guidance answers (一次告知) through /api/chat, grounded in the service guides."""
+import httpx
+
+from knowledge.catalog import get_catalog
+
+
+def _answer(messages):
+    answers = [m for m in messages if m["kind"] == "guide_answer"]
+    assert answers, messages
+    return answers[-1]
+
+
+def _answer_after_clarify(conversation, text, option_index=0):
+    messages = conversation.say(text)
+    if messages[-1]["kind"] == "clarify" and messages[-1]["data"].get("question") != "guide":
+        messages = conversation.say(messages[-1]["buttons"][option_index]["payload"])
+    return _answer(messages)
+
+
+def test_direct_question_gets_a_complete_notice_from_the_guide(conversation):
+    answer = _answer_after_clarify(conversation, "我的身份证过期了，要怎么换")
+    data = answer["data"]
+    assert data["guide"] == "居民身份证换领补领"
+    guide = get_catalog().get(data["guide"])
+    assert data["time_limit"] == guide.time_limit.promised
+    assert {m["name"] for m in data["materials"]} <= {m.name for m in guide.materials}
+    assert data["where"] and data["fee"] and data["notice_url"].startswith("/notice?")
+    assert data["speech"] and len(data["speech"]) < len(answer["text"])
+    assert "内蒙古政务服务网" in answer["text"]
+
+
+def test_situation_question_decides_the_material_list(conversation):
+    [question] = conversation.say("孩子刚出生要办什么手续")
+    assert question["kind"] == "clarify"
+    assert question["data"]["guide"] == "新生儿出生一件事"
+    labels = [b["title"] for b in question["buttons"]]
+    assert len(labels) >= 2
+    married = _answer(conversation.say(question["buttons"][0]["payload"]))
+    other = httpx.Client(base_url=conversation.base_url)
+    assert married["data"]["situation"]
+    names_married = {m["name"] for m in married["data"]["materials"]}
+    # the other answer of the same question changes what must be brought
+    convo2_sender = conversation.sender + "-b"
+    r = other.post("/api/chat", json={"sender": convo2_sender, "message": "孩子刚出生要办什么手续"})
+    r = other.post("/api/chat", json={"sender": convo2_sender, "message": question["buttons"][1]["payload"]})
+    unmarried = _answer(r.json()["messages"])
+    assert {m["name"] for m in unmarried["data"]["materials"]} != names_married
+
+
+def test_choosing_part_of_a_bundle_merges_materials_without_duplicates(conversation):
+    full = _answer_after_clarify(conversation, "孩子刚出生要办哪些手续")
+    part = _answer(conversation.say("我只办户口登记和医保参保"))
+    assert set(part["data"]["items"]) == {"户口登记", "城乡居民医疗保险参保登记"}
+    names = [m["name"] for m in part["data"]["materials"]]
+    assert len(names) == len(set(names)), "a material needed by two items appears once"
+    assert len(part["data"]["materials"]) < len(full["data"]["materials"])
+    for material in part["data"]["materials"]:
+        assert set(material["items"]) <= {"户口登记", "城乡居民医疗保险参保登记"}
+
+
+def test_follow_ups_refer_to_the_current_guide(conversation):
+    answer = _answer_after_clarify(conversation, "退休手续怎么办")
+    guide = answer["data"]["guide"]
+    assert guide == "退休一件事"
+    for question, word in [("要多长时间", "时限"), ("在哪里办", "办理"), ("能网上办吗", guide), ("收费吗", "收费")]:
+        [reply] = conversation.say(question)
+        assert reply["kind"] == "guide_detail" and reply["data"]["guide"] == guide
+        assert word in reply["text"]
+
+
+def test_what_if_follow_up_changes_the_situation(conversation):
+    _answer_after_clarify(conversation, "孩子出生了要办什么", option_index=0)
+    answer = _answer(conversation.say("那如果是外地户口呢"))
+    assert answer["data"]["situation"].get("household") == "one_nonlocal"
+
+
+def test_traditional_question_is_answered(conversation):
+    answer = _answer_after_clarify(conversation, "失業了怎麼領失業金")
+    assert answer["data"]["guide"] == "失业保险金申领"
+
+
+def test_question_outside_the_knowledge_base_is_declined_honestly(conversation):
+    [reply] = conversation.say("出国护照怎么办理")
+    assert reply["kind"] == "guide_not_found"
+    assert any(b["payload"] == "/request_human" for b in reply["buttons"])
+    assert "materials" not in reply["data"]
+
+
+def test_printable_notice_and_search_api(live_gateway, conversation):
+    answer = _answer_after_clarify(conversation, "营业执照丢了怎么补")
+    with httpx.Client(base_url=live_gateway) as client:
+        page = client.get(answer["data"]["notice_url"])
+        assert page.status_code == 200 and "一次性告知单" in page.text
+        for material in answer["data"]["materials"]:
+            assert material["name"] in page.text
+        found = client.get("/api/knowledge/search", params={"q": "孩子刚出生要办什么", "k": 3}).json()
+        assert found["answerable"] and found["results"][0]["name"] == "新生儿出生一件事"
+        refused = client.get("/api/knowledge/search", params={"q": "护照怎么办理"}).json()
+        assert refused["answerable"] is False
+        assert client.get("/notice", params={"guide": "不存在的事项"}).status_code == 404
+        assert client.get("/api/knowledge/search", params={"q": ""}).status_code == 422

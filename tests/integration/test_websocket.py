@@ -1,0 +1,51 @@
+"""The widget's WebSocket channel: typing indicator, same message shape, resume after reconnect."""
+import json
+
+import pytest
+from websockets.sync.client import connect
+
+
+def _ws_url(base: str, sender: str) -> str:
+    return base.replace("http://", "ws://") + f"/ws/chat?sender={sender}"
+
+
+def _turn(ws, text: str) -> tuple[list[dict], list[dict]]:
+    ws.send(json.dumps({"type": "message", "text": text}))
+    frames, bots = [], []
+    while True:
+        frame = json.loads(ws.recv(timeout=60))
+        frames.append(frame)
+        if frame["type"] == "bot":
+            bots.append(frame["message"])
+        if frame["type"] == "error" or (frame["type"] == "typing" and frame["on"] is False):
+            return frames, bots
+
+
+def test_websocket_conversation_with_typing_and_resume(live_gateway):
+    sender = "ws-resume-test"
+    with connect(_ws_url(live_gateway, sender)) as ws:
+        assert json.loads(ws.recv(timeout=10)) == {"type": "session", "sender": sender}
+        frames, bots = _turn(ws, "社保卡丢了怎么补办")
+        assert frames[0] == {"type": "typing", "on": True}
+        assert bots and set(bots[0]) == {"text", "kind", "data", "buttons"}
+        guide = bots[-1]["data"].get("guide")
+        assert guide == "社会保障卡居民服务一件事"
+    # a new socket with the same sender continues the same conversation: the follow-up knows the guide
+    with connect(_ws_url(live_gateway, sender)) as ws:
+        json.loads(ws.recv(timeout=10))
+        _, bots = _turn(ws, "要多长时间")
+        assert bots[0]["kind"] == "guide_detail"
+        assert bots[0]["data"]["guide"] == guide
+
+
+@pytest.mark.parametrize("frame", ["not json", json.dumps({"type": "message"}), json.dumps({"type": "message", "text": ""})])
+def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(live_gateway, frame):
+    with connect(_ws_url(live_gateway, "ws-bad")) as ws:
+        json.loads(ws.recv(timeout=10))
+        ws.send(frame)
+        reply = json.loads(ws.recv(timeout=10))
+        while reply["type"] == "typing":
+            reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "error" and reply["message"]
+        _, bots = _turn(ws, "你好")
+        assert bots[0]["kind"] == "greeting"
