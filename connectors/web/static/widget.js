@@ -102,7 +102,18 @@
 
   function saveTranscript() {
     if (transcript.length > MAX_TRANSCRIPT) transcript = transcript.slice(-MAX_TRANSCRIPT);
-    storeSet('localStorage', 'transcript', JSON.stringify(transcript));
+    var keep = transcript;
+    // On a full storage quota keep the newer half of the history rather than nothing.
+    for (var attempt = 0; attempt < 6; attempt++) {
+      try {
+        window.localStorage.setItem(KEY + 'transcript', JSON.stringify(keep));
+        return;
+      } catch (e) {
+        if (!keep.length) break;
+        keep = keep.slice(Math.ceil(keep.length / 2));
+      }
+    }
+    storeSet('localStorage', 'transcript', JSON.stringify(transcript)); // in-memory fallback
   }
 
   var sender = loadSender();
@@ -538,10 +549,10 @@
         head.appendChild(b);
       }
       li.appendChild(head);
-      var form = str(mat.form);
+      var formText = str(mat.form);
       var count = typeof mat.count === 'number' && mat.count > 0 ? mat.count : 1;
       var facts = [];
-      if (form) facts.push(form + ' × ' + count + '份');
+      if (formText) facts.push(formText + ' × ' + count + '份');
       if (str(mat.issuer)) facts.push(str(mat.issuer));
       if (facts.length) li.appendChild(el('div', 'hotline-material-form', facts.join(' · ')));
       if (str(mat.condition)) li.appendChild(el('div', 'hotline-material-cond', '仅限：' + str(mat.condition)));
@@ -925,6 +936,7 @@
       wsOpen = false;
       try { old.close(1000, 'restart'); } catch (e) { /* ignore */ }
     }
+    lastResolved = null;
     failPending(null);
   }
 
@@ -947,11 +959,16 @@
     if (message && list.length) systemNotice(message, 'warn');
   }
 
+  // The last message whose "typing off" arrived: its bot messages or its error frame may
+  // still follow, depending on the order in which the gateway sends them.
+  var lastResolved = null;
+
   function resolvePending() {
     var p = pendingWs.shift();
     if (p) {
       clearTimeout(p.timer);
       inflight = Math.max(0, inflight - 1);
+      lastResolved = p;
     }
     return p;
   }
@@ -973,9 +990,12 @@
       updateTyping();
     } else if (frame.type === 'bot') {
       if (pendingWs.length) pendingWs[0].replied = true;
+      else if (lastResolved) lastResolved.replied = true;
       addBot(frame.message);
     } else if (frame.type === 'error') {
-      var p = resolvePending();
+      var p = pendingWs.length && !serverTyping ? resolvePending() : null;
+      if (!p && lastResolved && !lastResolved.replied) p = lastResolved;
+      lastResolved = null;
       serverTyping = false;
       updateTyping();
       var text = chinesePart(frame.message) || CODE_TEXT[str(frame.code)] || '消息未能处理，请稍后重试。';
