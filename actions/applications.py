@@ -72,6 +72,15 @@ def fresh_user_input(tracker: Tracker, allowed: set[str | None] = _PASS_THROUGH)
     return False
 
 
+def _ran_since_user(tracker: Tracker, action: str) -> bool:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == action:
+            return True
+    return False
+
+
 def intent_of(tracker: Tracker) -> tuple[str, float]:
     intent = (tracker.latest_message or {}).get("intent") or {}
     return str(intent.get("name") or ""), float(intent.get("confidence") or 0.0)
@@ -140,6 +149,11 @@ def show_summary(dispatcher: CollectingDispatcher, form: ApplicationForm, data: 
         buttons=[button("确认提交", "/confirm_application"), button("修改", "我要修改"), button("暂停", "/pause_application")])
 
 
+def featured() -> list[str]:
+    catalog = get_catalog()
+    return [n for n in FEATURED if (g := catalog.get(n)) is not None and g.form]
+
+
 def reset_events() -> list:
     return [SlotSet(name, None) for name in APP_SLOTS]
 
@@ -173,16 +187,26 @@ def resolve_guide(text: str, current: str | None) -> tuple[Guide | None, list[st
             log.warning("retriever unavailable for guide resolution", exc_info=True)
             result = None
         if result and result.get("answerable"):
-            if result.get("clear"):
-                found = catalog.get(result["results"][0]["name"])
-                if found is not None and found.form:
-                    return found, []
+            pick = result["results"][0]["name"] if result.get("clear") else lexical_winner(result)
+            found = catalog.get(pick) if pick else None
+            if found is not None and found.form:
+                return found, []
             candidates = [c for c in result.get("candidates", []) if (g := catalog.get(c)) is not None and g.form]
     if not candidates and current:
         guide = catalog.get(current)
         if guide is not None and guide.form:
             return guide, []
     return None, candidates
+
+
+def lexical_winner(result: dict, margin: float = 1.3) -> str | None:
+    """Among close candidates, the one whose words clearly match best ("社保卡" -> 社会保障卡…)."""
+    close = [r for r in result.get("results", []) if r["name"] in result.get("candidates", [])]
+    if len(close) < 2:
+        return None
+    close.sort(key=lambda r: r.get("lexical") or 0.0, reverse=True)
+    top, runner = close[0].get("lexical") or 0.0, close[1].get("lexical") or 0.0
+    return close[0]["name"] if top > 0 and top >= margin * runner else None
 
 
 def chosen_items(guide: Guide, text: str, tracker: Tracker) -> list[str]:
@@ -207,7 +231,7 @@ class ActionStartApplication(HotlineAction):
         text = (tracker.latest_message or {}).get("text") or ""
         guide, candidates = resolve_guide(text, tracker.get_slot("current_guide"))
         if guide is None:
-            options = candidates or FEATURED
+            options = candidates or featured()
             say(dispatcher, "application_choose",
                 "好的，请问您要在线申请办理哪一件事？您可以直接说名称，例如“新生儿出生一件事”。",
                 data={"candidates": options}, buttons=[button(n, f"我要申请{n}") for n in options])
@@ -253,7 +277,7 @@ class ValidateApplicationForm(HotlineAction):
         guide, form = load_form(tracker)
         if form is None:
             say(dispatcher, "application_choose", "抱歉，没有找到正在填写的申请表。请告诉我您要申请办理哪一件事。",
-                buttons=[button(n, f"我要申请{n}") for n in FEATURED])
+                buttons=[button(n, f"我要申请{n}") for n in featured()])
             return reset_events() + [SlotSet(REQUESTED, None), ActiveLoop(None)]
         asked = tracker.get_slot("app_field")
         if not asked or not fresh_user_input(tracker):
@@ -291,7 +315,7 @@ class ValidateApplicationForm(HotlineAction):
                 data={"form": form.guide, "field": name, "label": spec.label, "value": display(spec, data.get(name))})
         extra = [n for n in outcome.updates if n not in outcome.corrected and n != asked]
         if extra:
-            labels = "、".join(form.get(n).label for n in extra)
+            labels = "、".join(form.get(n).label for n in ([asked] if asked in outcome.updates else []) + extra)
             say(dispatcher, "form_ack", f"已记下：{labels}。", data={"form": form.guide, "fields": extra})
         for name, reason in outcome.errors.items():
             spec = form.get(name)
@@ -309,7 +333,7 @@ class ValidateApplicationForm(HotlineAction):
     @staticmethod
     def _sync_items(dispatcher, tracker: Tracker, guide: Guide) -> list:
         """After a guidance question the caller may have picked other items of the same bundle."""
-        if tracker.get_slot("current_guide") != guide.name:
+        if tracker.get_slot("current_guide") != guide.name or not _ran_since_user(tracker, "action_answer_guide"):
             return []
         names = [i.name for i in guide.items]
         picked = [i for i in (tracker.get_slot("chosen_items") or []) if i in names]
@@ -355,7 +379,7 @@ class ActionSubmitApplication(HotlineAction):
                         buttons=[button("继续填表", "/resume_application")])
                 else:
                     say(dispatcher, "application_none", "目前没有待提交的申请表。请问您要申请办理哪一件事？",
-                        buttons=[button(n, f"我要申请{n}") for n in FEATURED])
+                        buttons=[button(n, f"我要申请{n}") for n in featured()])
             return []
         guide, form = load_form(tracker)
         if form is None:
@@ -440,7 +464,7 @@ class ActionResumeApplication(HotlineAction):
                 buttons=[button("查询办件进度", "/check_status")])
             return []
         say(dispatcher, "application_none", "目前没有未填完的申请表。请问您要申请办理哪一件事？",
-            buttons=[button(n, f"我要申请{n}") for n in FEATURED])
+            buttons=[button(n, f"我要申请{n}") for n in featured()])
         return []
 
 

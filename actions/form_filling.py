@@ -21,7 +21,7 @@ CONFIRM = "__confirm__"   # the pseudo-field asked when the summary is shown
 # Intents after which a message that is not a valid answer is handed to other rules.
 CONTROL_INTENTS = {"pause_application", "cancel_application", "resume_application", "start_application",
                    "request_human", "check_status", "emergency"}
-OTHER_INTENTS = {"ask_guide", "ask_variant", "ask_time", "ask_where", "ask_online", "ask_fee", "choose_guide",
+OTHER_INTENTS = {"ask_guide", "ask_variant", "ask_time", "ask_where", "ask_online", "ask_fee", "choose_guide", "choose_option",
                  "ask_capabilities", "bot_challenge", "out_of_scope", "goodbye", "greet", "thank"}
 
 _CLAUSE = re.compile(r"[，,。；;！!？?\n]")
@@ -97,7 +97,16 @@ def label_keywords(spec: FieldSpec) -> list[str]:
     return sorted((w for w in words if len(w) >= 2), key=len, reverse=True)
 
 
-def score(spec: FieldSpec, ctx: str) -> int:
+def _shares_label(spec: FieldSpec, ctx: str, least: int = 3, terse: bool = False) -> bool:
+    """ctx contains 3+ consecutive characters of the label ("单位名称" for "所在单位名称")."""
+    core = re.sub(r"[（(].*?[)）]", "", spec.label)
+    if terse and len(_FILLER.sub("", ctx)) <= 4:  # "银行改成…" / "医院改成…" name the field by two characters
+        least = 2
+    n = min(least, len(core))
+    return any(core[i:i + n] in ctx for i in range(len(core) - n + 1)) and len(core) >= 2
+
+
+def score(spec: FieldSpec, ctx: str, terse: bool = False) -> int:
     if not ctx:
         return 0
     points = 0
@@ -107,7 +116,7 @@ def score(spec: FieldSpec, ctx: str) -> int:
         points += 3
     elif roles and role and role not in roles:
         points -= 2
-    if any(k in ctx for k in label_keywords(spec)):
+    if any(k in ctx for k in label_keywords(spec)) or _shares_label(spec, ctx, terse=terse):
         points += 2
     pattern = TYPE_WORDS.get(spec.type)
     if pattern and re.search(pattern, ctx) and not (spec.type == "phone" and "身份证" in ctx):
@@ -137,9 +146,11 @@ def _clause_before(text: str, start: int) -> str:
 
 
 def _pick(candidates: list[FieldSpec], ctx_clause: str, ctx_full: str, asked: FieldSpec | None,
-          data: dict, taken: set[str]) -> FieldSpec | None:
+          data: dict, taken: set[str], correcting: bool = False) -> FieldSpec | None:
     """The field a value belongs to: named in its clause, then in everything before it, then the
-    question just asked, then the first still empty field of that type, then the only one."""
+    question just asked, then the first still empty field of that type, then (when the caller says
+    they are correcting something) the only field of that type. A field whose person contradicts
+    the context ("我…" for a child's field) is never picked by default."""
     free = [c for c in candidates if c.field not in taken]
     if not free:
         return None
@@ -148,18 +159,20 @@ def _pick(candidates: list[FieldSpec], ctx_clause: str, ctx_full: str, asked: Fi
     best = ranked[0]
     if score(best, ctx_clause) > 0 or score(best, ctx_full) > 0:
         return best
+    free = [c for c in free if score(c, ctx_clause) >= 0 and score(c, ctx_full) >= 0]
     if asked is not None and asked in free:
         return asked
     unfilled = [c for c in free if data.get(c.field) is None]
     if unfilled:
         return unfilled[0]
-    if len(candidates) == 1:
+    if correcting and len(candidates) == 1 and free:
         return free[0]
     return None
 
 
 def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSpec | None,
                     taken: set[str], today: date, busy: list[tuple[int, int]]) -> list[_Mention]:
+    correcting = bool(_CORRECTION.search(text))
     spans: list[tuple[int, int, str, str]] = []   # start, end, type, raw
     for m in validators.ID_PATTERN.finditer(text):
         spans.append((m.start(), m.end(), "id_number", m.group(0)))
@@ -172,6 +185,8 @@ def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSp
             if free(m.start(), m.end()):
                 spans.append((m.start(), m.end(), "phone", m.group(0)))
     for d in validators.find_dates(text, today=today):
+        if d.relative and not (asked is not None and asked.type == "date") and not re.search(r"出生|生的|生日", text):
+            continue  # "今天天气怎么样" is not a date answer
         if free(d.start, d.end) and not re.match(r"\d", text[d.end:d.end + 1]):
             spans.append((d.start, d.end, "date", text[d.start:d.end]))
     mentions = []
@@ -179,7 +194,7 @@ def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSp
         if any(start < e and end > s for s, e in busy):
             continue
         candidates = [f for f in form.fields if f.type == kind]
-        target = _pick(candidates, _clause_before(text, start), text[:start], asked, data, taken)
+        target = _pick(candidates, _clause_before(text, start), text[:start], asked, data, taken, correcting)
         if target is not None:
             taken.add(target.field)
             mentions.append(_Mention(target.field, raw, start, end))
@@ -268,7 +283,8 @@ def _correction(text: str, form: ApplicationForm) -> _Mention | None:
     after = _CLAUSE.split(text[m.end():])[0].strip()
     if not after:
         return None
-    scored = sorted(((score(f, before), i, f) for i, f in enumerate(form.fields)), key=lambda t: (-t[0], t[1]))
+    scored = sorted(((score(f, before, terse=True), i, f) for i, f in enumerate(form.fields)),
+                    key=lambda t: (-t[0], t[1]))
     if not scored or scored[0][0] <= 0:
         return None
     clauses = _CLAUSE.split(before)
@@ -297,7 +313,8 @@ def _stated_age_or_birth(text: str, today: date) -> tuple[int | None, date | Non
         age = int(m.group(1))
     birth = None
     for d in validators.find_dates(text, today=today):
-        if re.search(r"(出生|生日|生于)", text[max(0, d.start - 6):d.start]) and d.year:
+        near = text[max(0, d.start - 6):d.start] + "|" + text[d.end:d.end + 4]
+        if re.search(r"出生|生日|生于|生的", near) and d.year:
             try:
                 birth = date(d.year, d.month, d.day)
             except ValueError:
@@ -357,6 +374,8 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
         else:
             out.errors[m.field] = check.error
 
+    if asked_spec is not None and asked_spec.field in out.errors and residual:
+        _absorb_address(out, form, data, residual, asked_spec)
     _check_consistency(out, form, data, compact, today)
     for name in out.updates:
         if data.get(name) not in (None, ""):
@@ -376,6 +395,10 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
             out.unclear = True
         return out
 
+    if not answered and intent == "confirm_application" and confidence >= 0.7 and asked_spec is not None:
+        left = len(form.missing(data))
+        out.errors[asked_spec.field] = f"申请表还有{left}项没有填写，填完后我会请您核对再提交。"
+        return out
     if not answered:
         question = looks_like_question(raw, strict=asked_spec is not None and asked_spec.type in ("text", "address"))
         strong_intent = intent in CONTROL_INTENTS and confidence >= 0.5
@@ -385,6 +408,18 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
             out.errors.pop(asked or "", None)
             out.interrupt = bool(raw)
     return out
+
+
+def _absorb_address(out: Outcome, form: ApplicationForm, data: dict, residual: str, asked: FieldSpec) -> None:
+    """An unlabelled full address given for another question fills the (one) empty address field."""
+    empty = [f for f in form.fields if f.type == "address" and f is not asked and data.get(f.field) is None
+             and f.field not in out.updates]
+    if len(empty) != 1 or asked.type == "address":
+        return
+    check = validators.validate_address(residual)
+    if check.ok:
+        out.updates[empty[0].field] = check.value
+        del out.errors[asked.field]
 
 
 def _check_consistency(out: Outcome, form: ApplicationForm, data: dict, text: str, today: date) -> None:

@@ -67,9 +67,9 @@ def status_text(view: dict[str, Any]) -> str:
     for item in view["items"]:
         line = f"• {item['name']}：{item['status']}"
         if item["status"] == "需补正":
-            line += f"，需要补交：{item['note'] or '请联系受理窗口'}"
+            line += f"——{item['note'] or '请联系受理窗口了解需补正的内容'}"
             if item.get("due"):
-                line += f"，请于{due_text(item['due'])}前补交"
+                line += f"（请于{due_text(item['due'])}前补交）"
         elif item.get("note"):
             line += f"（{item['note']}）"
         lines.append(line)

@@ -55,6 +55,7 @@ class ApplicationForm:
     guide: str
     items: tuple[str, ...]
     fields: tuple[FieldSpec, ...] = field(default_factory=tuple)
+    other_fields: tuple[str, ...] = ()   # fields of the guide that only items not chosen need
 
     def get(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.field == name), None)
@@ -70,7 +71,7 @@ class ApplicationForm:
         clean: dict[str, str] = {}
         errors: dict[str, str] = {}
         for key in data:
-            if self.get(key) is None:
+            if self.get(key) is None and key not in self.other_fields:
                 errors[key] = "该申请表没有这一项。"
         for spec in self.fields:
             check = spec.validate(data.get(spec.field), today=today)
@@ -108,4 +109,5 @@ def form_for(guide: Guide, chosen: Iterable[str] | None = None) -> ApplicationFo
         if set(needed_by) & set(items):
             fields.append(FieldSpec(f.field, f.label, f.type, tuple(f.options),
                                     tuple(i for i in needed_by if i in items), f.required))
-    return ApplicationForm(guide.name, items, tuple(fields))
+    chosen = {f.field for f in fields}
+    return ApplicationForm(guide.name, items, tuple(fields), tuple(f.field for f in guide.form if f.field not in chosen))

@@ -39,6 +39,7 @@ class Settings:
     rate_limit_per_minute: int = field(default_factory=lambda: _int("RATE_LIMIT_PER_MINUTE", 30))
     rasa_timeout_seconds: int = field(default_factory=lambda: _int("RASA_TIMEOUT_SECONDS", 20))
     admin_token: str = field(default_factory=lambda: _env("ADMIN_TOKEN", ""))
+    cors_origins: list[str] = field(default_factory=lambda: [o.strip() for o in _env("CORS_ORIGINS", "*").split(",")])
 
     @property
     def db_url(self) -> str:

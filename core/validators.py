@@ -74,8 +74,12 @@ def validate_id_number(raw: str | None, *, today: date | None = None) -> Check:
     text = clean(raw).upper()
     compact = re.sub(r"[\s\-－—_]", "", text)
     compact = re.sub(r"^(身份证(号码|号)?|号码)[是为:：]?", "", compact)
+    if re.fullmatch(r"[0-9A-Z]{18}", compact) and not re.fullmatch(r"[0-9]{17}[0-9X]", compact):
+        return _fail("身份证号码前17位只能是数字，最后一位是数字或X，请核对后重新告诉我。")
     digits = re.sub(r"[^0-9X]", "", compact)
     if not digits:
+        return _fail("没有听到身份证号码，请提供18位居民身份证号码（最后一位可能是X）。")
+    if len(digits) < 6 and re.search(f"[{_HAN}]", text):
         return _fail("没有听到身份证号码，请提供18位居民身份证号码（最后一位可能是X）。")
     if len(digits) == 15 and digits.isdigit():
         return _fail("这是15位的旧身份证号码，请提供现行18位居民身份证号码。")
@@ -183,6 +187,7 @@ class DateMention:
     day: int
     start: int
     end: int
+    relative: bool = False   # 今天 / 昨天 / 前天
 
 
 def find_dates(text: str, *, today: date | None = None) -> list[DateMention]:
@@ -208,7 +213,7 @@ def find_dates(text: str, *, today: date | None = None) -> list[DateMention]:
         idx = text.find(word)
         if idx >= 0 and free(idx, idx + len(word)):
             d = today - timedelta(days=back)
-            found.append(DateMention(d.year, d.month, d.day, idx, idx + len(word)))
+            found.append(DateMention(d.year, d.month, d.day, idx, idx + len(word), relative=True))
             taken.append((idx, idx + len(word)))
     return sorted(found, key=lambda m: m.start)
 
@@ -261,7 +266,10 @@ def validate_date(raw: str | None, *, past_only: bool = True, today: date | None
 _DOTS = re.compile(r"[·•・‧∙⋅．.]")
 _HAN = "\u4e00-\u9fa5\u3400-\u4dbf"
 _NAME = re.compile(rf"[{_HAN}]{{2,8}}|[{_HAN}]{{1,12}}(?:·[{_HAN}]{{1,12}}){{1,3}}")
-_NAME_PREFIX = re.compile(r"^(?:我|本人|他|她|孩子|宝宝|小孩)?(?:的)?(?:叫|名叫|名字叫|名字是|姓名是|姓名|名字|是)")
+_NAME_PREFIX = re.compile(
+    r"^(?:(?:我爱人|我老公|我老婆|孩子(?:他|她)?(?:爸爸|妈妈|爸|妈)|爱人|我|本人|他|她|孩子|宝宝|小孩|新生儿|申请人|"
+    r"经办人|经营者|持卡人|退休人员|代办人|法定代表人|法人|负责人)(?:的)?(?:姓名|名字)?(?:叫|名叫|是|为)?|"
+    r"(?:叫|名叫|名字叫|名字是|姓名是|姓名|名字|是))(?=[\u4e00-\u9fa5]{2})")
 # Words that are plainly not a person's name (greetings, answers, service words).
 _NOT_NAME_WORDS = (
     "你好", "您好", "谢谢", "好的", "是的", "不是", "不对", "对的", "没有", "知道", "可以", "不用", "不要", "再见",

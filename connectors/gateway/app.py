@@ -5,13 +5,14 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from connectors.gateway import errors
 from connectors.gateway.deps import Services
 from connectors.gateway.rasa_client import RasaClient
 from connectors.gateway.ratelimit import RateLimiter
-from connectors.gateway.routers import chat, health, knowledge, web, websocket
+from connectors.gateway.routers import applications, chat, health, knowledge, web, websocket
 from connectors.gateway.turns import TurnService
 from core.settings import Settings, get_settings
 
@@ -34,10 +35,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # The widget is embedded on other sites' pages; it sends no cookies, so any listed origin may call the API.
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], allow_credentials=False)
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(websocket.router)
     app.include_router(knowledge.router)
+    app.include_router(applications.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -1,0 +1,1 @@
+"""Local stand-ins for external systems, started by the tests (never used in production)."""

@@ -1,0 +1,186 @@
+"""One-table applications through /api/chat on the live stack (Rasa + action server + gateway)."""
+from __future__ import annotations
+
+import json
+
+import re
+
+import httpx
+import pytest
+
+
+NUMBER = re.compile(r"^NM[0-9]{8}[A-Z0-9]{8}$")
+
+
+def pretty(messages: list[dict]) -> str:
+    return json.dumps(messages, ensure_ascii=False, indent=1)
+
+
+def of_kind(messages: list[dict], kind: str) -> list[dict]:
+    return [m for m in messages if m["kind"] == kind]
+
+
+def question(messages: list[dict]) -> dict:
+    """The form question that ends a turn (the bot always ends by asking)."""
+    asked = of_kind(messages, "form_question")
+    assert asked, pretty(messages)
+    assert messages[-1]["kind"] == "form_question", pretty(messages)
+    return asked[-1]["data"]
+
+
+def asks(conversation, text: str, field: str) -> list[dict]:
+    messages = conversation.say(text)
+    assert question(messages)["field"] == field, pretty(messages)
+    return messages
+
+
+def fill(conversation, first: list[dict], answers: dict[str, str], limit: int = 30) -> list[dict]:
+    """Answer every question from `answers` until the summary is shown; returns that turn's messages."""
+    messages = first
+    for _ in range(limit):
+        if of_kind(messages, "form_summary"):
+            return messages
+        field = question(messages)["field"]
+        assert field in answers, f"unexpected question {field}: {pretty(messages)}"
+        messages = conversation.say(answers[field])
+        assert not of_kind(messages, "form_invalid"), pretty(messages)
+    pytest.fail("the summary never came")
+
+
+def test_newborn_application_end_to_end(conversation, live_gateway):
+    messages = conversation.say("我要申请新生儿出生一件事")
+    started = of_kind(messages, "application_started")[0]["data"]
+    assert started["form"] == "新生儿出生一件事" and len(started["items"]) == 5
+    first = question(messages)
+    assert first == {**first, "form": "新生儿出生一件事", "field": "applicant_name", "type": "name", "options": []}
+    assert first["label"]
+
+    asks(conversation, "张三", "applicant_id_number")
+    # a wrong ID number: told exactly why, asked again
+    messages = asks(conversation, "150102199003071234", "applicant_id_number")
+    invalid = of_kind(messages, "form_invalid")[0]
+    assert "校验码" in invalid["text"] and invalid["data"]["field"] == "applicant_id_number"
+    asks(conversation, "150102199003071237", "applicant_phone")
+    asks(conversation, "13900001111", "other_parent_name")
+    # a guidance question in the middle, then the same question again
+    messages = asks(conversation, "户口登记需要带什么材料？", "other_parent_name")
+    assert len(messages) >= 2 and not of_kind(messages, "form_invalid"), pretty(messages)
+    asks(conversation, "李芳", "other_parent_id_number")
+    asks(conversation, "150203198804120024", "child_name")
+    # correcting an earlier answer at any point
+    messages = asks(conversation, "刚才电话说错了，是13900002222", "child_name")
+    correction = of_kind(messages, "form_correction")[0]
+    assert correction["data"]["field"] == "applicant_phone" and "139****2222" in correction["text"]
+    messages = asks(conversation, "张小宝", "child_gender")
+    assert question(messages)["type"] == "choice" and question(messages)["options"] == ["男", "女"]
+    asks(conversation, "男", "child_birth_date")
+    asks(conversation, "二〇二五年三月一日", "birth_hospital")
+    asks(conversation, "鄂尔多斯市中心医院", "child_ethnicity")
+    asks(conversation, "汉族", "settle_with")
+    asks(conversation, "随爸爸", "card_bank")
+    messages = conversation.say("工行")
+
+    summary = of_kind(messages, "form_summary")[0]
+    rows = {r["label"]: r["value"] for r in summary["data"]["rows"]}
+    assert rows["申请人联系电话"] == "139****2222"
+    assert rows["申请人身份证号码"] == "1501**********1237"
+    assert rows["新生儿出生日期"] == "2025年3月1日" and rows["落户方式"] == "随父亲落户"
+    assert rows["社会保障卡合作银行"] == "中国工商银行"
+    assert "150102199003071237" not in pretty(messages) and "13900002222" not in pretty(messages)
+
+    messages = conversation.say("确认提交")
+    receipt = of_kind(messages, "application_submitted")[0]
+    number = receipt["data"]["number"]
+    assert NUMBER.match(number) and number in receipt["text"]
+    assert receipt["data"]["guide"] == "新生儿出生一件事" and len(receipt["data"]["items"]) == 5
+    assert receipt["data"]["duplicate"] is False
+    assert "容缺" in receipt["text"] and "原件" in receipt["text"]
+
+    # double click on the confirmation button: still one application
+    again = of_kind(conversation.say("/confirm_application"), "application_submitted")[0]
+    assert again["data"]["number"] == number and again["data"]["duplicate"] is True
+
+    page = httpx.get(live_gateway + receipt["data"]["print_url"], timeout=30)
+    assert page.status_code == 200 and "张小宝" in page.text and number in page.text
+    status = httpx.get(f"{live_gateway}/api/applications/{number}", params={"verify": "2222"}, timeout=30)
+    assert status.status_code == 200 and status.json()["overall"] == "已提交"
+
+
+def test_several_fields_at_once_pause_resume_and_cancel(conversation):
+    messages = conversation.say("我要申请退休一件事")
+    assert question(messages)["field"] == "applicant_name"
+    messages = asks(conversation, "我叫王建国，身份证150102196511230018，电话13812345678", "applicant_gender")
+    assert of_kind(messages, "form_ack")
+    messages = conversation.say("先不填了，我去找一下材料")
+    assert of_kind(messages, "application_paused") and not of_kind(messages, "form_question"), pretty(messages)
+    messages = conversation.say("退休要带什么材料")
+    assert not of_kind(messages, "form_question"), pretty(messages)
+    messages = asks(conversation, "继续填表", "applicant_gender")
+    assert of_kind(messages, "application_resumed")[0]["data"]["filled"] == 3
+    # the gender must agree with the ID number (17th digit)
+    messages = asks(conversation, "女", "applicant_gender")
+    assert "性别为男" in of_kind(messages, "form_invalid")[0]["text"]
+    asks(conversation, "男", "employer_name")
+    messages = conversation.say("取消申请")
+    assert of_kind(messages, "application_cancelled"), pretty(messages)
+    messages = conversation.say("继续填表")
+    assert of_kind(messages, "application_none") and not of_kind(messages, "form_question"), pretty(messages)
+
+
+def test_three_wrong_answers_offer_a_human(conversation):
+    conversation.say("我要申请社会保障卡居民服务一件事")
+    asks(conversation, "赵敏", "applicant_id_number")
+    for attempt in (1, 2, 3):
+        messages = asks(conversation, "123456", "applicant_id_number")
+        invalid = of_kind(messages, "form_invalid")[0]
+        assert invalid["data"]["attempts"] == attempt
+        assert invalid["data"]["offer_human"] is (attempt == 3)
+    assert {"title": "转人工", "payload": "/request_human"} in invalid["buttons"]
+    asks(conversation, "150203198804120024", "applicant_phone")
+
+
+def test_only_the_chosen_items_are_asked(conversation):
+    messages = conversation.say("我要申请新生儿出生一件事，只办城乡居民医疗保险参保登记")
+    started = of_kind(messages, "application_started")[0]["data"]
+    assert started["items"] == ["城乡居民医疗保险参保登记"]
+    fields = {f["field"] for f in started["fields"]}
+    assert "card_bank" not in fields and "settle_with" not in fields and "applicant_phone" in fields
+
+
+BUNDLE_ANSWERS = {
+    "退休一件事": {
+        "applicant_name": "王建国", "applicant_id_number": "150102196511230018", "applicant_phone": "13812345678",
+        "applicant_gender": "男", "employer_name": "呼和浩特市第一机械厂", "work_start_date": "1985年7月1日",
+        "retire_type": "正常退休", "has_deemed_years": "有", "pension_account": "6217000000000000",
+        "housing_fund_account": "跳过", "medical_years_status": "不清楚", "residence_address": "呼和浩特市新城区新华大街1号",
+    },
+    "企业开办一件事": {
+        "applicant_name": "刘洋", "applicant_id_number": "150602199201013019", "applicant_phone": "15849001234",
+        "company_name": "鄂尔多斯市蒙尚科技有限公司", "company_type": "有限责任公司", "registered_capital": "50万元",
+        "business_address": "鄂尔多斯市康巴什区康宁路15号创业大厦801室", "business_scope": "软件开发、信息技术咨询服务",
+        "legal_rep_name": "刘洋", "invoice_type": "数电发票（普通发票）", "employee_count": "5",
+        "bank_name": "中国银行康巴什支行",
+    },
+    "社会保障卡居民服务一件事": {
+        "applicant_name": "赵敏", "applicant_id_number": "150203198804120024", "applicant_phone": "13700001234",
+        "service_type": "遗失补领", "loss_type": "正式挂失", "card_bank": "建行", "delivery_method": "邮寄",
+        "delivery_address": "包头市青山区幸福路8号3栋2单元501室", "transit_function": "开通", "handler_type": "本人",
+        "agent_name": "跳过", "agent_id_number": "跳过",
+    },
+    "个体工商户开办一件事": {
+        "applicant_name": "巴特尔·那顺", "applicant_id_number": "152627197008154522", "applicant_phone": "13347770000",
+        "business_name": "那顺小吃店", "operation_form": "个人经营", "business_address": "呼和浩特市赛罕区大学东街100号",
+        "business_scope": "餐饮服务", "capital_amount": "3", "tax_contact_name": "巴特尔·那顺", "invoice_need": "暂不申领",
+        "employee_count": "0",
+    },
+}
+
+
+@pytest.mark.parametrize("guide", list(BUNDLE_ANSWERS))
+def test_other_bundles_end_to_end(conversation, guide):
+    messages = conversation.say(f"我要申请{guide}")
+    assert of_kind(messages, "application_started")[0]["data"]["form"] == guide, pretty(messages)
+    summary = of_kind(fill(conversation, messages, BUNDLE_ANSWERS[guide]), "form_summary")[0]
+    assert summary["data"]["form"] == guide
+    receipt = of_kind(conversation.say("确认"), "application_submitted")[0]
+    assert NUMBER.match(receipt["data"]["number"]) and receipt["data"]["guide"] == guide

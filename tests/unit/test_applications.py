@@ -1,0 +1,345 @@
+"""One-table forms, submission, life cycle, verified status and the applications API (no Rasa needed)."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from actions.form_filling import CONFIRM, interpret
+from core import applications as service
+from core.application_forms import UnknownItems, form_for
+from core.db import upgrade
+from core.settings import get_settings
+from knowledge.catalog import get_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLES = ["新生儿出生一件事", "退休一件事", "企业开办一件事", "社会保障卡居民服务一件事", "个体工商户开办一件事"]
+NEWBORN = {
+    "applicant_name": "张三", "applicant_id_number": "150102199003071237", "applicant_phone": "13900001111",
+    "other_parent_name": "李芳", "other_parent_id_number": "150203198804120024", "child_name": "张小宝",
+    "child_gender": "男", "child_birth_date": "2025年3月1日", "birth_hospital": "鄂尔多斯市中心医院",
+    "child_ethnicity": "汉族", "settle_with": "随父亲落户", "card_bank": "中国工商银行",
+}
+TODAY = date(2025, 3, 20)
+
+
+@pytest.fixture
+def app_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOTLINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ADMIN_TOKEN", "unit-admin")
+    for name in ("DATABASE_URL", "STATUS_SOURCE_URL", "PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    upgrade()
+    from connectors.gateway.routers import applications as router
+
+    router._limiter = None
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def guide(name):
+    return get_catalog().get(name)
+
+
+# -- the merged form, from the guides ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", BUNDLES)
+def test_each_bundle_has_a_merged_form(name):
+    g = guide(name)
+    form = form_for(g)
+    assert form.items == tuple(i.name for i in g.items)
+    names = [f.field for f in form.fields]
+    assert len(names) == len(set(names)), "each field is asked once"
+    types = {f.field: f.type for f in form.fields}
+    assert types["applicant_name"] == "name" and types["applicant_id_number"] == "id_number"
+    assert types["applicant_phone"] == "phone"
+    for f in form.fields:
+        assert f.needed_by and set(f.needed_by) <= set(form.items)
+        assert f.rule
+
+
+def test_only_the_chosen_items_fields_are_asked():
+    g = guide("新生儿出生一件事")
+    full = {f.field for f in form_for(g).fields}
+    only_insurance = form_for(g, ["城乡居民医疗保险参保登记"])
+    fields = {f.field for f in only_insurance.fields}
+    assert fields < full
+    assert "card_bank" not in fields and "settle_with" not in fields and "birth_hospital" not in fields
+    assert {"applicant_name", "child_name", "child_birth_date"} <= fields
+    assert only_insurance.items == ("城乡居民医疗保险参保登记",)
+    with pytest.raises(UnknownItems):
+        form_for(g, ["结婚登记"])
+
+
+def test_form_definitions_live_in_the_guides():
+    source = (ROOT / "knowledge" / "guides" / "tuixiu.yaml").read_text(encoding="utf-8")
+    fields = [f["field"] for f in yaml.safe_load(source)["form"]]
+    assert [f.field for f in form_for(guide("退休一件事")).fields] == fields
+
+
+def test_form_validation_reports_every_bad_field():
+    form = form_for(guide("新生儿出生一件事"))
+    clean, errors = form.validate({**NEWBORN, "applicant_phone": "123", "child_birth_date": "2099年1月1日",
+                                   "unknown_field": "x"}, today=TODAY)
+    assert set(errors) == {"applicant_phone", "child_birth_date", "unknown_field"}
+    clean, errors = form.validate(NEWBORN, today=TODAY)
+    assert errors == {} and clean["child_birth_date"] == "2025-03-01" and clean["settle_with"] == "随父亲落户"
+
+
+# -- receipt numbers --------------------------------------------------------------------------------------------------
+def test_receipt_numbers_match_the_nlu_regex_and_are_unguessable():
+    nlu = yaml.safe_load((ROOT / "nlu" / "data" / "basics.yml").read_text(encoding="utf-8"))
+    pattern = next(e["examples"] for e in nlu["nlu"] if e.get("regex") == "application_number")
+    regex = re.compile(pattern.strip().lstrip("- ").strip())
+    numbers = {service.new_number(TODAY) for _ in range(2000)}
+    assert len(numbers) == 2000
+    for number in list(numbers)[:200]:
+        assert regex.fullmatch(number), number
+        assert number.startswith("NM20250320")
+        assert not set(number[10:]) & set("01IO")
+
+
+# -- submission ------------------------------------------------------------------------------------------------------
+def test_submit_is_idempotent(app_db):
+    first = service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="web", sender="s1")
+    again = service.create_application(guide="新生儿出生一件事", items=None, data=dict(NEWBORN), channel="web", sender="s1")
+    assert first.created and not again.created
+    assert again.view["number"] == first.view["number"]
+    other = service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="web", sender="s2")
+    assert other.created and other.view["number"] != first.view["number"]
+    keyed = service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="api", sender="x",
+                                       idempotency_key="k-1")
+    assert service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="api", sender="x",
+                                      idempotency_key="k-1").view["number"] == keyed.view["number"]
+    app = service.get_application(first.view["number"])
+    assert app.channel == "web" and app.items == [i.name for i in guide("新生儿出生一件事").items]
+    assert app.data["child_birth_date"] == "2025-03-01"
+    assert "token=" in first.print_url and first.next_steps["windows"] and first.next_steps["deferral_note"]
+
+
+def test_submit_rejects_invalid_data_and_unknown_guides(app_db):
+    with pytest.raises(service.InvalidApplication) as exc:
+        service.create_application(guide="新生儿出生一件事", items=["户口登记"],
+                                   data={**NEWBORN, "applicant_id_number": "150102199003071234"}, channel="web", sender="s")
+    assert "applicant_id_number" in exc.value.errors
+    with pytest.raises(service.UnknownGuide):
+        service.create_application(guide="不存在的事", items=None, data={}, channel="web", sender="s")
+
+
+# -- life cycle ---------------------------------------------------------------------------------------------------------
+def test_life_cycle_per_item_and_overall(app_db):
+    number = service.create_application(guide="新生儿出生一件事", items=["户口登记", "城乡居民医疗保险参保登记"],
+                                        data=NEWBORN, channel="web", sender="s").view["number"]
+    view = service.advance(number, "预审中")
+    assert view["overall"] == "预审中" and {i["status"] for i in view["items"]} == {"预审中"}
+    with pytest.raises(service.TransitionError):
+        service.advance(number, "需补正", item="户口登记")           # needs what to supply
+    view = service.advance(number, "需补正", item="户口登记", note="请补交落户方居民户口簿原件", due=date(2025, 4, 1))
+    assert view["overall"] == "需补正"
+    item = next(i for i in view["items"] if i["name"] == "户口登记")
+    assert item["note"] == "请补交落户方居民户口簿原件" and item["due"] == "2025-04-01"
+    with pytest.raises(service.TransitionError):
+        service.advance(number, "已办结", item="户口登记")
+    service.advance(number, "审批中", item="户口登记")
+    assert service.advance(number, "审批中", item="城乡居民医疗保险参保登记")["overall"] == "审批中"
+    service.advance(number, "已办结")
+    view = service.advance(number, "已寄递", item="户口登记")
+    assert view["overall"] == "已办结"
+    assert service.advance(number, "已出件", item="城乡居民医疗保险参保登记")["overall"] == "已出件"
+    with pytest.raises(service.NotFound):
+        service.advance(number, "预审中", item="结婚登记")
+    with pytest.raises(service.NotFound):
+        service.advance("NM20250101AAAAAAAA", "预审中")
+
+
+def test_overall_status_rules():
+    assert service.overall_status(["已办结", "需补正", "审批中"]) == "需补正"
+    assert service.overall_status(["已办结", "预审中"]) == "预审中"
+    assert service.overall_status(["已寄递", "已寄递"]) == "已寄递"
+    assert service.overall_status(["已寄递", "已出件"]) == "已出件"
+
+
+def test_cli_advance_and_show(app_db, capsys):
+    number = service.create_application(guide="退休一件事", items=["住房公积金退休提取"], data={
+        "applicant_name": "王建国", "applicant_id_number": "150102196511230018", "applicant_phone": "13812345678",
+        "pension_account": "6217000000000000", "housing_fund_account": ""}, channel="web", sender="s").view["number"]
+    assert service.main(["advance", number, "--item", "住房公积金退休提取", "--status", "需补正",
+                         "--note", "请补交本人银行卡", "--due", "2025-04-01"]) == 0
+    assert "需补正" in capsys.readouterr().out
+    assert service.main(["show", number]) == 0 and "请补交本人银行卡" in capsys.readouterr().out
+    assert service.main(["advance", number, "--status", "已寄递"]) == 1
+    assert "不能改为" in capsys.readouterr().err
+
+
+# -- verified status -------------------------------------------------------------------------------------------------------
+def test_status_needs_the_right_factor_and_locks_out(app_db):
+    number = service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="web",
+                                        sender="s").view["number"]
+    policy = service.LockPolicy(max_failures=3, lock_minutes=5, number_max_failures=100)
+    assert service.check_status(number, "1111", requester="a", policy=policy).result == "ok"      # phone
+    assert service.check_status(number, "071237", requester="a", policy=policy).result == "ok"    # own ID
+    assert service.check_status(number, "120024", requester="a", policy=policy).result == "ok"    # other parent ID
+    unknown = service.check_status("NM20250101AAAAAAAA", "1111", requester="b", policy=policy)
+    wrong = service.check_status(number, "2222", requester="b", policy=policy)
+    assert unknown == wrong == service.StatusOutcome("denied")
+    service.check_status("garbage", "x", requester="b", policy=policy)
+    locked = service.check_status(number, "1111", requester="b", policy=policy)
+    assert locked.result == "locked" and locked.retry_after > 0
+    assert service.check_status(number, "1111", requester="c", policy=policy).result == "ok"
+
+
+def test_status_locks_a_number_guessed_from_many_senders(app_db):
+    number = service.create_application(guide="新生儿出生一件事", items=None, data=NEWBORN, channel="web",
+                                        sender="s").view["number"]
+    policy = service.LockPolicy(max_failures=100, number_max_failures=4)
+    for i in range(4):
+        assert service.check_status(number, f"{i:04d}", requester=f"r{i}", policy=policy).result == "denied"
+    assert service.check_status(number, "1111", requester="new", policy=policy).result == "locked"
+
+
+# -- understanding answers (actions/form_filling.py) ----------------------------------------------------------------------
+@pytest.fixture
+def newborn_form():
+    return form_for(guide("新生儿出生一件事"))
+
+
+def test_several_fields_in_one_sentence(newborn_form):
+    out = interpret("我叫张三，身份证150102199003071237，电话13900001111", newborn_form, {}, "applicant_name", today=TODAY)
+    assert out.updates == {"applicant_name": "张三", "applicant_id_number": "150102199003071237",
+                           "applicant_phone": "13900001111"}
+    out = interpret("我爱人叫李芳，身份证150203198804120024", newborn_form, dict(NEWBORN, other_parent_name=None,
+                    other_parent_id_number=None), "other_parent_name", today=TODAY)
+    assert out.updates == {"other_parent_name": "李芳", "other_parent_id_number": "150203198804120024"}
+
+
+def test_correction_of_an_earlier_answer(newborn_form):
+    data = {"applicant_name": "张三", "applicant_id_number": "150102199003071237", "applicant_phone": "13900001111"}
+    out = interpret("刚才电话说错了，是13900002222", newborn_form, data, "child_name", today=TODAY)
+    assert out.updates == {"applicant_phone": "13900002222"} and out.corrected == ["applicant_phone"]
+    assert out.errors == {} and not out.interrupt
+    filled = {k: "x" for k in NEWBORN}
+    assert interpret("孩子名字改成王小明", newborn_form, filled, CONFIRM, today=TODAY).updates == {"child_name": "王小明"}
+    assert interpret("银行改成农行", newborn_form, filled, CONFIRM, today=TODAY).updates == {"card_bank": "中国农业银行"}
+
+
+def test_invalid_answers_say_why(newborn_form):
+    out = interpret("150102199003071234", newborn_form, {}, "applicant_id_number", today=TODAY)
+    assert "校验码" in out.errors["applicant_id_number"] and not out.updates
+    out = interpret("150102199003071237，我今年25岁", newborn_form, {}, "applicant_id_number", today=TODAY)
+    assert "不一致" in out.errors["applicant_id_number"]
+
+
+def test_stated_birth_date_must_agree_with_the_id_number(newborn_form):
+    out = interpret("150102199003071237，我1990年3月8日出生", newborn_form, {}, "applicant_id_number", today=TODAY)
+    assert "不一致" in out.errors["applicant_id_number"] and not out.updates
+    out = interpret("150102199003071237，我1990年3月7日出生", newborn_form, {}, "applicant_id_number", today=TODAY)
+    assert out.updates == {"applicant_id_number": "150102199003071237"}
+
+
+def test_words_that_only_look_like_values_are_not_taken(newborn_form):
+    data = {"applicant_name": "张三", "child_birth_date": "2025-01-01"}
+    out = interpret("今天天气怎么样", newborn_form, data, "applicant_id_number", intent="out_of_scope", confidence=0.9)
+    assert out.interrupt and not out.updates
+    out = interpret("我的生日是1990年3月8日", newborn_form, data, "applicant_id_number", today=TODAY)
+    assert "child_birth_date" not in out.updates
+    assert "申请表还有" in interpret("确认提交", newborn_form, {}, "applicant_name", intent="confirm_application",
+                                  confidence=0.95).errors["applicant_name"]
+
+
+def test_questions_and_commands_are_not_answers(newborn_form):
+    assert interpret("户口登记需要带什么材料？", newborn_form, {}, "child_name", intent="ask_guide", confidence=0.9).interrupt
+    assert interpret("户口登记要多久", newborn_form, {}, "child_birth_date").interrupt
+    assert interpret("先不填了", newborn_form, {}, "child_name", intent="pause_application", confidence=0.9).interrupt
+    assert not interpret("张小宝", newborn_form, {}, "child_name", intent="ask_guide", confidence=0.5).interrupt
+
+
+def test_summary_confirmation(newborn_form):
+    assert interpret("确认提交", newborn_form, NEWBORN, CONFIRM, intent="confirm_application", confidence=1).confirmed
+    assert interpret("/confirm_application", newborn_form, NEWBORN, CONFIRM, intent="confirm_application",
+                     confidence=1).confirmed
+    assert interpret("不对，要修改", newborn_form, NEWBORN, CONFIRM, intent="deny", confidence=0.9).edit_requested
+    assert interpret("嗯嗯", newborn_form, NEWBORN, CONFIRM).confirmed
+
+
+def test_optional_fields_can_be_skipped():
+    form = form_for(guide("退休一件事"))
+    out = interpret("跳过", form, {}, "housing_fund_account")
+    assert out.updates == {"housing_fund_account": ""}
+    assert "applicant_name" in interpret("跳过", form, {}, "applicant_name").errors
+
+
+# -- the applications API, in process -----------------------------------------------------------------------------------------
+@pytest.fixture
+def client(app_db):
+    from connectors.gateway.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def test_api_form_definition(client):
+    body = client.get("/api/forms/新生儿出生一件事", params={"items": ["户口登记"]}).json()
+    assert body["items"] == ["户口登记"]
+    assert {"field", "label", "type", "options", "needed_by", "required", "rule"} <= set(body["fields"][0])
+    assert client.get("/api/forms/不存在").status_code == 404
+    assert client.get("/api/forms/新生儿出生一件事", params={"items": ["结婚登记"]}).status_code == 422
+
+
+def test_api_submit_twice_gives_one_application(client):
+    payload = {"guide": "新生儿出生一件事", "data": NEWBORN, "sender": "widget-1"}
+    first = client.post("/api/applications", json=payload)
+    assert first.status_code == 201, first.text
+    second = client.post("/api/applications", json=payload)
+    assert second.status_code == 200 and second.json()["number"] == first.json()["number"]
+    assert second.json()["created"] is False
+    keyed = [client.post("/api/applications", json={**payload, "sender": "w2"}, headers={"Idempotency-Key": "abc"})
+             for _ in range(2)]
+    assert [r.status_code for r in keyed] == [201, 200]
+
+
+def test_api_submit_validation_errors(client):
+    bad = client.post("/api/applications", json={"guide": "新生儿出生一件事",
+                                                  "data": {**NEWBORN, "applicant_phone": "12345"}})
+    assert bad.status_code == 422
+    detail = bad.json()["detail"]
+    assert detail["code"] == "invalid_fields"
+    assert detail["fields"] == [{"field": "applicant_phone", "label": "申请人联系电话",
+                                 "message": "手机号码应为11位，您提供的是5位，请核对后重新告诉我。"}]
+    assert client.post("/api/applications", json={"guide": "没有这个", "data": {}}).status_code == 404
+    assert client.post("/api/applications", json={"guide": "新生儿出生一件事", "items": ["x"], "data": {}}).status_code == 422
+    assert client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": {"applicant_name": {"a": 1}}}
+                       ).status_code == 422
+    assert client.post("/api/applications", content=b"not json").status_code in (400, 422)
+
+
+def test_api_status_and_printable_form(client):
+    sub = client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": NEWBORN}).json()
+    number = sub["number"]
+    assert client.get(f"/api/applications/{number}", params={"verify": "9999"}).status_code == 404
+    assert client.get("/api/applications/NM20250101AAAAAAAA", params={"verify": "1111"}).json() == \
+        client.get(f"/api/applications/{number}", params={"verify": "9999"}).json()
+    ok = client.get(f"/api/applications/{number}", params={"verify": "1111"})
+    assert ok.status_code == 200 and ok.json()["overall"] == "已提交" and len(ok.json()["items"]) == 5
+    assert client.get(f"/api/applications/{number}").status_code == 422
+    page = client.get(sub["print_url"])
+    assert page.status_code == 200 and "张小宝" in page.text and number in page.text
+    assert "2025年3月1日" in page.text and page.headers["cache-control"] == "no-store"
+    assert client.get(f"/api/applications/{number}/form", params={"token": "wrong"}).status_code == 404
+    assert client.get(f"/api/applications/{number}/form", params={"verify": "1111"}).status_code == 200
+
+
+def test_api_admin_needs_the_token(client):
+    number = client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": NEWBORN}).json()["number"]
+    url = f"/api/admin/applications/{number}/advance"
+    assert client.post(url, json={"status": "预审中"}).status_code == 401
+    assert client.post(url, json={"status": "预审中"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = client.post(url, json={"status": "预审中"}, headers={"Authorization": "Bearer unit-admin"})
+    assert ok.status_code == 200 and ok.json()["overall"] == "预审中"
+    conflict = client.post(url, json={"status": "已寄递"}, headers={"X-Admin-Token": "unit-admin"})
+    assert conflict.status_code == 409
+    assert client.post(url, json={"status": "乱写"}, headers={"X-Admin-Token": "unit-admin"}).status_code == 422
+    assert client.get(f"/api/admin/applications/{number}", headers={"X-Admin-Token": "unit-admin"}).status_code == 200

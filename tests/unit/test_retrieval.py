@@ -1,0 +1,169 @@
+"""Hybrid retrieval over a small index built from a few real guides.
+
+Every check runs against a lexical-only index, and again against the hybrid
+(dense + lexical) index when the embedding model is present (settings.embedding_model,
+normally build/models/multilingual-e5-small from `make index`); without the model the
+hybrid cases are skipped with a message saying so.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.settings import get_settings
+from knowledge.encoder import model_available
+from knowledge.index import build_index, read_manifest
+from knowledge.retrieval import Retriever, get_retriever
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDES = ROOT / "knowledge" / "guides"
+SAMPLE = [
+    "xinshenger_chusheng.yaml",        # 新生儿出生一件事
+    "tuixiu.yaml",                     # 退休一件事
+    "shehui_baozhangka_jumin_fuwu.yaml",  # 社会保障卡居民服务一件事
+    "shenfenzheng_huanling_buling.yaml",  # 居民身份证换领补领
+    "qiye_kaiban.yaml",                # 企业开办一件事
+    "juzhuzheng_banli.yaml",           # 居住证办理
+]
+MODEL = get_settings().embedding_model
+HAVE_MODEL = model_available(MODEL)
+NO_MODEL = f"embedding model not available at {MODEL}: dense part skipped (run `make index` to build it)"
+
+MODES = [
+    pytest.param("lexical", id="lexical"),
+    pytest.param("hybrid", id="hybrid", marks=pytest.mark.skipif(not HAVE_MODEL, reason=NO_MODEL)),
+]
+
+
+def _copy_guides(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in SAMPLE:
+        shutil.copy(GUIDES / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """mode -> (guides dir, index dir), built once per module."""
+    out = {}
+    for mode in ("lexical", "hybrid"):
+        if mode == "hybrid" and not HAVE_MODEL:
+            continue
+        base = tmp_path_factory.mktemp(f"kb-{mode}")
+        guides = _copy_guides(base / "guides")
+        index = base / "index"
+        build_index(guides, index, MODEL if mode == "hybrid" else None)
+        out[mode] = (guides, index)
+    return out
+
+
+def _search(built, mode, query, k=3):
+    return Retriever(built[mode][1]).search(query, k=k)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_manifest_contract(built, mode):
+    manifest = read_manifest(built[mode][1])
+    assert manifest["guides"] == len(SAMPLE)
+    assert manifest["version"]
+    assert set(manifest["hashes"]) == {r["name"] for r in _search(built, mode, "办事", k=10)["results"]}
+    assert (manifest["model"] is None) == (mode == "lexical")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_colloquial_question_finds_the_guide(built, mode):
+    result = _search(built, mode, "孩子刚出生，要办哪些手续？")
+    assert result["results"][0]["name"] == "新生儿出生一件事"
+    assert result["answerable"] is True
+    assert set(result) >= {"answerable", "results", "clear", "candidates"}
+    assert all(set(r) >= {"name", "score"} for r in result["results"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_traditional_characters(built, mode):
+    result = _search(built, mode, "孩子剛出生，要辦哪些手續？")
+    assert result["results"][0]["name"] == "新生儿出生一件事"
+    assert result["answerable"] is True
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    "query, guide",
+    [
+        ("我刚退修，养老金怎么领？", "退休一件事"),        # 退修 ~ 退休
+        ("社保咔丢了咋补办？", "社会保障卡居民服务一件事"),  # 咔 ~ 卡
+        ("申份证到期了去哪换？", "居民身份证换领补领"),     # 申 ~ 身
+    ],
+)
+def test_homophones(built, mode, query, guide):
+    result = _search(built, mode, query)
+    assert result["results"][0]["name"] == guide
+    assert result["answerable"] is True
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_out_of_scope_is_not_answerable(built, mode):
+    result = _search(built, mode, "护照怎么办理")
+    assert result["answerable"] is False
+    assert result["candidates"] == []
+
+
+def test_empty_query(built):
+    result = _search(built, "lexical", "  ")
+    assert result == result | {"answerable": False, "results": []}
+
+
+def _edit_alias(guides: Path, file_name: str, alias: str) -> str:
+    path = guides / file_name
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["aliases"].append(alias)
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return raw["name"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_incremental_build_reembeds_only_the_changed_guide(built, mode, tmp_path):
+    guides_src, index_src = built[mode]
+    guides = tmp_path / "guides"
+    index = tmp_path / "index"
+    shutil.copytree(guides_src, guides)
+    shutil.copytree(index_src, index)  # carries the vector cache along
+    model = MODEL if mode == "hybrid" else None
+
+    unchanged = build_index(guides, index, model)
+    assert unchanged.changed is False and unchanged.embedded_guides == []
+
+    name = _edit_alias(guides, "juzhuzheng_banli.yaml", "暂住证怎么弄")
+    report = build_index(guides, index, model)
+    assert report.changed is True
+    assert report.version != unchanged.version
+    if mode == "hybrid":
+        assert report.embedded_guides == [name]
+        assert report.reused_guides == len(SAMPLE) - 1
+    manifest = read_manifest(index)
+    assert manifest["version"] == report.version
+    assert (index / manifest["data"]).is_dir()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_accessor_reloads_a_rebuilt_index(built, mode, tmp_path):
+    guides_src, index_src = built[mode]
+    guides = tmp_path / "guides"
+    index = tmp_path / "index"
+    shutil.copytree(guides_src, guides)
+    shutil.copytree(index_src, index)
+    model = MODEL if mode == "hybrid" else None
+
+    first = get_retriever(index, check_interval=0)
+    assert get_retriever(index, check_interval=0) is first  # unchanged manifest: same object
+
+    _edit_alias(guides, "qiye_kaiban.yaml", "开个皮包公司")
+    build_index(guides, index, model)
+    second = get_retriever(index, check_interval=0)
+    assert second is not first
+    assert second.version == read_manifest(index)["version"] != first.version
+    if first.encoder is not None:
+        assert second.encoder is first.encoder  # the model is loaded once per process
