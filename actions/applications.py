@@ -165,6 +165,15 @@ _START_WORDS = re.compile(r"我想|我要|帮我|麻烦|请|现在|马上|在线
 
 def resolve_guide(text: str, current: str | None) -> tuple[Guide | None, list[str]]:
     """Guide named in the words (names, aliases, then the retriever), else the one being discussed."""
+    guide, candidates = guide_in_words(text)
+    if guide is None and not candidates and current:
+        found = get_catalog().get(current)
+        if found is not None and found.form:
+            return found, []
+    return guide, candidates
+
+
+def guide_in_words(text: str) -> tuple[Guide | None, list[str]]:
     catalog = get_catalog()
     norm = normalize(text)
     best, best_len = None, 0
@@ -192,10 +201,6 @@ def resolve_guide(text: str, current: str | None) -> tuple[Guide | None, list[st
             if found is not None and found.form:
                 return found, []
             candidates = [c for c in result.get("candidates", []) if (g := catalog.get(c)) is not None and g.form]
-    if not candidates and current:
-        guide = catalog.get(current)
-        if guide is not None and guide.form:
-            return guide, []
     return None, candidates
 
 
@@ -229,6 +234,10 @@ class ActionStartApplication(HotlineAction):
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         text = (tracker.latest_message or {}).get("text") or ""
+        if tracker.active_loop_name == FORM and guide_in_words(text)[0] is None:
+            say(dispatcher, "application_resumed", f"您正在填写「{tracker.get_slot('app_guide')}」申请表，我们接着填写。",
+                data={"form": tracker.get_slot("app_guide"), "filled": len(app_data(tracker))})
+            return []
         guide, candidates = resolve_guide(text, tracker.get_slot("current_guide"))
         if guide is None:
             options = candidates or featured()
@@ -288,6 +297,8 @@ class ValidateApplicationForm(HotlineAction):
                             intent=intent, confidence=confidence)
         if outcome.interrupt:
             return []
+        if outcome.repeat:
+            return keep
         data.update(outcome.updates)
         failures = dict(tracker.get_slot("app_failures") or {})
         for name in outcome.updates:

@@ -19,7 +19,7 @@ from nlu.textnorm import normalize
 CONFIRM = "__confirm__"   # the pseudo-field asked when the summary is shown
 
 # Intents after which a message that is not a valid answer is handed to other rules.
-CONTROL_INTENTS = {"pause_application", "cancel_application", "resume_application", "start_application",
+CONTROL_INTENTS = {"pause_application", "cancel_application", "start_application",
                    "request_human", "check_status", "emergency"}
 OTHER_INTENTS = {"ask_guide", "ask_variant", "ask_time", "ask_where", "ask_online", "ask_fee", "choose_guide", "choose_option",
                  "ask_capabilities", "bot_challenge", "out_of_scope", "goodbye", "greet", "thank"}
@@ -69,6 +69,7 @@ class Outcome:
     confirmed: bool = False
     edit_requested: bool = False
     unclear: bool = False                                       # at the summary: neither yes, no nor a change
+    repeat: bool = False                                        # "继续": just ask the question again
 
 
 def field_role(spec: FieldSpec) -> str | None:
@@ -336,6 +337,10 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
     if intent in ("pause_application", "cancel_application", "request_human", "check_status", "emergency") \
             and confidence >= 0.7 and not re.search(r"\d{4}", compact):
         out.interrupt = True
+        return out
+
+    if intent == "resume_application" and confidence >= 0.7 and not re.search(r"\d{4}", compact):
+        out.repeat = True
         return out
 
     mentions: list[_Mention] = []

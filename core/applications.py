@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -347,8 +348,6 @@ def check_status(number: str | None, factor: str | None, *, requester: str,
 
 
 def print_token_ok(app: Application, token: str | None) -> bool:
-    import hmac
-
     return bool(token) and hmac.compare_digest(app.print_token, token or "")
 
 

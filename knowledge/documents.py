@@ -5,7 +5,9 @@ caller would use. This module picks those fields, normalises them, and exposes:
 
 * `dense_passages(doc)`: several short passages per guide for the embedding index
   (the retriever keeps the best-matching passage per guide);
-* `lexical_fields(doc)`: weighted fields for the BM25 index;
+* `lexical_fields(doc, group)`: weighted fields for the two BM25 indexes: "core"
+  (what the service is called and how people ask for it) and "detail" (materials,
+  conditions, process, notes: evidence for questions about particulars);
 * `SearchDoc.digest`: a hash of exactly that searchable content, so the index can
   tell which guides need re-embedding.
 """
@@ -18,17 +20,13 @@ from dataclasses import dataclass, field
 from knowledge.schema import Guide
 from nlu.textnorm import normalize
 
-# Field -> BM25 weight (how many times its tokens are repeated in the guide's bag of words).
-# Names and aliases say what the service is; covered items and materials are supporting evidence;
-# example questions carry colloquial wording but also generic question words, so they weigh least.
-LEXICAL_WEIGHTS: dict[str, int] = {
-    "name": 3,
-    "aliases": 2,
-    "items": 2,
-    "examples": 1,
-    "materials": 1,
-    "situations": 1,
-    "results": 1,
+# BM25 group -> field -> weight (how many times the field's tokens are repeated).
+# Two groups keep document frequencies apart: nearly every guide lists 居民身份证 among its
+# materials, which must not make 身份证 a worthless term for the guide *about* the ID card.
+# Names and aliases say what the service is, so they weigh most in the core group.
+LEXICAL_GROUPS: dict[str, dict[str, int]] = {
+    "core": {"name": 3, "aliases": 2, "items": 2, "examples": 1},
+    "detail": {"materials": 1, "material_notes": 1, "situations": 1, "results": 1, "details": 1},
 }
 
 
@@ -83,12 +81,17 @@ def build_doc(guide: Guide) -> SearchDoc:
         "aliases": _clean(guide.aliases),
         "items": _clean(item_names),
         "examples": _clean(guide.examples),
-        "materials": _clean(_short_material(m.name) for m in guide.materials),
+        "materials": _clean(m.name for m in guide.materials),
+        "material_notes": _clean(m.note for m in guide.materials),
         "situations": _clean(
             [s.question for s in guide.situations]
             + [o.label for s in guide.situations for o in s.options]
         ),
         "results": _clean([guide.result.name]),
+        "details": _clean(
+            list(guide.conditions) + list(guide.process) + list(guide.review_points) + list(guide.templates)
+            + [guide.deferral_note, guide.fee, guide.time_limit.promised, guide.where.note, guide.where.online.note]
+        ),
     }
     return SearchDoc(name=guide.name, kind=guide.kind, audience=guide.audience, fields=fields)
 
@@ -108,19 +111,20 @@ def dense_passages(doc: SearchDoc) -> list[str]:
     items = [i for i in doc.fields.get("items", ()) if i != name]
     if items:
         passages.append(f"{name}：{'、'.join(items)}")
+        passages.extend(f"{item}（{name}）" for item in items)
     passages.extend(f"{alias}（{name}）" for alias in doc.fields.get("aliases", ()))
     passages.extend(doc.fields.get("examples", ()))
-    materials = doc.fields.get("materials", ())
+    materials = list(dict.fromkeys(_short_material(m) for m in doc.fields.get("materials", ())))
     if materials:
         passages.append(f"{name}所需材料：{'、'.join(materials[:12])}")
     seen: set[str] = set()
     return [p for p in passages if not (p in seen or seen.add(p))]
 
 
-def lexical_fields(doc: SearchDoc) -> list[tuple[str, int]]:
-    """(text, weight) pairs for the lexical index."""
+def lexical_fields(doc: SearchDoc, group: str) -> list[tuple[str, int]]:
+    """(text, weight) pairs of one BM25 group ("core" or "detail")."""
     out = []
-    for field_name, weight in LEXICAL_WEIGHTS.items():
+    for field_name, weight in LEXICAL_GROUPS[group].items():
         for text in doc.fields.get(field_name, ()):
             out.append((text, weight))
     return out

@@ -11,11 +11,29 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 BGE_ZH_QUERY = "为这个句子生成表示以用于检索相关文章："
+QUERY_THREADS = 1
+
+
+@contextmanager
+def _torch_threads(torch, threads: int | None):
+    """Temporarily set torch's intra-op thread count (callers hold the encoder lock)."""
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if before != threads:
+            torch.set_num_threads(before)
 
 
 def default_prompts(model_name: str) -> tuple[str, str]:
@@ -55,8 +73,10 @@ class Encoder:
         raw = f"{Path(self.model_name).resolve() if Path(self.model_name).exists() else self.model_name}|{self.passage_prefix}"
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
 
-    def _encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        with self._lock:
+    def _encode(self, texts: list[str], batch_size: int = 32, threads: int | None = None) -> np.ndarray:
+        import torch
+
+        with self._lock, _torch_threads(torch, threads), torch.inference_mode():
             vectors = self.model.encode(
                 texts, batch_size=batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False,
@@ -67,7 +87,9 @@ class Encoder:
         return self._encode([self.passage_prefix + t for t in texts])
 
     def query(self, text: str) -> np.ndarray:
-        return self._encode([self.query_prefix + text], batch_size=1)[0]
+        # One short sequence gains little from intra-op threads and loses a lot when the
+        # cores are busy serving other requests, so queries run single-threaded.
+        return self._encode([self.query_prefix + text], batch_size=1, threads=QUERY_THREADS)[0]
 
 
 _encoders: dict[str, Encoder] = {}

@@ -5,7 +5,7 @@ Layout of the index folder:
     manifest.json            {"guides": N, "model": ..., "version": ..., "hashes": {...}, "data": "v-..."}
     v-<version>/dense.faiss  IndexFlatIP over normalised passage vectors (absent when lexical-only)
     v-<version>/passages.json  guide number of each vector, and the passage text
-    v-<version>/lexical.json   guide names, BM25 token lists, jieba vocabulary
+    v-<version>/lexical.json   guide names, BM25 token lists per group (core, detail), jieba vocabulary
     cache/<encoder key>/<passage hash>.npy   vectors of one guide's passages
 
 Builds are incremental: a guide's vectors are cached under the hash of its passages,
@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.dictionary import dictionary_words
-from knowledge.documents import SearchDoc, build_docs, dense_passages, lexical_fields
+from knowledge.documents import LEXICAL_GROUPS, SearchDoc, build_docs, dense_passages, lexical_fields
 from knowledge.lexical import add_vocabulary, tokenize
 from knowledge.schema import Guide, load_guides
 from knowledge.status import MANIFEST
 
 # Bump when documents.py / lexical.py change what gets indexed, so old indexes are rebuilt.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 KEEP_VERSIONS = 2  # the current data folder and the one before (a reader may still be loading it)
 
 
@@ -79,9 +79,9 @@ def _write_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def lexical_tokens(doc: SearchDoc) -> list[str]:
+def lexical_tokens(doc: SearchDoc, group: str) -> list[str]:
     tokens: list[str] = []
-    for text, weight in lexical_fields(doc):
+    for text, weight in lexical_fields(doc, group):
         tokens.extend(tokenize(text) * weight)
     return tokens
 
@@ -179,7 +179,7 @@ def build_index(
     lexical = {
         "names": [d.name for d in docs],
         "kinds": [d.kind for d in docs],
-        "tokens": [lexical_tokens(d) for d in docs],
+        "tokens": {group: [lexical_tokens(d, group) for d in docs] for group in LEXICAL_GROUPS},
         "vocabulary": vocabulary,
     }
     _write_json(staging / "lexical.json", lexical)

@@ -1,66 +1,42 @@
 """Search the hybrid index: dense + BM25 fusion, answerability and ambiguity signals, hot reload.
 
 `get_retriever()` is the process-wide entry point. It loads the index named by
-build/index/manifest.json once, loads the embedding model once per process, and
-notices a newer manifest on disk (one stat at most once per second) to swap in the
-rebuilt index without a restart.
-
-Scores are *absolute*, so one threshold decides answerability for every query:
-
-    dense   = clip((max cosine over the guide's passages - dense_floor) / (dense_ceil - dense_floor), 0, 1)
-    lexical = bm25 / (bm25 + lex_half)          (saturating: 0 for no overlap, 0.5 at lex_half)
-    score   = dense_weight * dense + (1 - dense_weight) * lexical
-
-The constants in Scoring are calibrated by bench/retrieval.py (see docs/BENCHMARKS.md).
-Without an embedding model the index is lexical-only and uses its own threshold.
+build/index/manifest.json, loads the embedding model once per process, and notices a
+newer manifest on disk (one stat at most once per second) to swap in a rebuilt index
+without a restart. How the two retrievers' scores combine is in knowledge/fusion.py.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from knowledge.fusion import Scoring, confidence, fuse, load_scoring, threshold_for
 from knowledge.index import read_manifest
 from knowledge.lexical import BM25, add_vocabulary, tokenize
 from knowledge.status import MANIFEST
 from nlu.textnorm import normalize
 
 
-@dataclass(frozen=True)
-class Scoring:
-    dense_weight: float = 0.6
-    dense_floor: float = 0.78
-    dense_ceil: float = 0.93
-    lex_half: float = 6.0
-    threshold: float = 0.45          # hybrid: top score needed to answer
-    lexical_threshold: float = 0.5   # lexical-only index: top score needed to answer
-    close_margin: float = 0.06       # candidates within this of the top score are "close"
-    max_candidates: int = 3
-
-
-DEFAULT_SCORING = Scoring()
-
-
 class Retriever:
-    """A loaded index version. Immutable after construction; safe to share across threads."""
+    """One loaded index version. Immutable after construction; safe to share across threads."""
 
-    def __init__(self, index_dir: Path, *, scoring: Scoring = DEFAULT_SCORING, use_dense: bool = True):
+    def __init__(self, index_dir: Path, *, scoring: Scoring | None = None, use_dense: bool = True):
         self.index_dir = Path(index_dir)
         manifest = read_manifest(self.index_dir)
         if not manifest:
             raise FileNotFoundError(f"no index at {self.index_dir} (run: python -m knowledge build)")
         self.manifest = manifest
         self.version: str = manifest["version"]
-        self.scoring = scoring
+        self.scoring = scoring or load_scoring()
         data = self.index_dir / manifest["data"]
         lexical = json.loads((data / "lexical.json").read_text(encoding="utf-8"))
         self.names: list[str] = lexical["names"]
         add_vocabulary(lexical.get("vocabulary", []))
-        self.bm25 = BM25(lexical["tokens"])
+        self.bm25 = {group: BM25(tokens) for group, tokens in lexical["tokens"].items()}
 
         self.encoder = None
         self.dense_index = None
@@ -76,12 +52,16 @@ class Retriever:
             self.owner = np.asarray(passages["owner"], dtype=np.int64)
 
     @property
-    def mode(self) -> str:
-        return "hybrid" if self.encoder is not None else "lexical"
+    def hybrid(self) -> bool:
+        return self.encoder is not None
 
-    # -- the two retrievers ------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "hybrid" if self.hybrid else "lexical"
+
+    # -- the two retrievers (input: normalised text) ---------------------------------------
     def dense_scores(self, text: str) -> np.ndarray | None:
-        """Max cosine similarity per guide, or None for a lexical-only index."""
+        """Max cosine similarity per guide over its passages; None for a lexical-only index."""
         if self.encoder is None:
             return None
         vector = self.encoder.query(text).reshape(1, -1)
@@ -90,62 +70,53 @@ class Retriever:
         np.maximum.at(best, self.owner[ids[0]], sims[0])
         return best
 
-    def lexical_scores(self, text: str) -> np.ndarray:
-        scores, _ = self.bm25.scores(tokenize(text))
-        return np.asarray(scores, dtype=np.float32)
+    def lexical_scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 per guide over the core fields and over the detail fields."""
+        tokens = tokenize(text)
+        core = np.asarray(self.bm25["core"].scores(tokens)[0], dtype=np.float32)
+        detail = np.asarray(self.bm25["detail"].scores(tokens)[0], dtype=np.float32)
+        return core, detail
 
-    # -- fusion ---------------------------------------------------------------------------
-    def fuse(self, dense: np.ndarray | None, lexical: np.ndarray, scoring: Scoring | None = None) -> np.ndarray:
-        s = scoring or self.scoring
-        lex = lexical / (lexical + s.lex_half)
-        if dense is None:
-            return lex
-        dn = np.clip((dense - s.dense_floor) / (s.dense_ceil - s.dense_floor), 0.0, 1.0)
-        return s.dense_weight * dn + (1.0 - s.dense_weight) * lex
-
-    def threshold(self, scoring: Scoring | None = None) -> float:
-        s = scoring or self.scoring
-        return s.threshold if self.encoder is not None else s.lexical_threshold
-
+    # -- the answer --------------------------------------------------------------------------
     def search(self, query: str, k: int = 5) -> dict:
         """Best guides for a caller's question.
 
-        Returns {"answerable", "results": [{"name", "score", "dense", "lexical"}], "clear",
-        "candidates", "mode", "version"}. `clear` is False when the runner-up is within
-        close_margin of the top score; `candidates` then lists the close guides (2-3) for
-        the dialogue to offer as buttons.
+        Returns {"answerable", "results": [{"name", "score", "dense", "lexical"}], "confidence",
+        "clear", "candidates", "mode", "version"}. `answerable` is the calibrated decision that the
+        top guide answers the question (False: out of scope, hand over or say so). `clear` is False
+        when other guides score within close_margin of the top one; `candidates` then lists
+        those 2-3 guides, best first, for the dialogue to offer as buttons.
         """
         text = normalize(query)
-        k = max(1, int(k))
         if not text:
-            return self._result([], False, [], True)
+            return self._result([], False, 0.0, True, [])
+        s = self.scoring
         dense = self.dense_scores(text)
-        lexical = self.lexical_scores(text)
-        fused = self.fuse(dense, lexical)
-        order = np.argsort(-fused, kind="stable")[:k]
+        core, detail = self.lexical_scores(text)
+        scores = fuse(dense, core, detail, s)
+        order = np.argsort(-scores, kind="stable")
         results = [
             {
                 "name": self.names[i],
-                "score": round(float(fused[i]), 4),
+                "score": round(float(scores[i]), 4),
                 "dense": None if dense is None else round(float(dense[i]), 4),
-                "lexical": round(float(lexical[i]), 4),
+                "lexical": round(float(core[i] + s.detail_weight * detail[i]), 4),
             }
-            for i in order
+            for i in order[: max(1, int(k))]
         ]
-        top = float(fused[order[0]])
-        answerable = top >= self.threshold()
-        ranked = np.sort(fused)[::-1]
-        close = [
-            self.names[i] for i in np.argsort(-fused, kind="stable")[: self.scoring.max_candidates]
-            if top - float(fused[i]) <= self.scoring.close_margin
-        ]
-        clear = len(close) <= 1 or len(ranked) < 2
-        return self._result(results, answerable, close if (answerable and not clear) else [], clear)
+        top = float(scores[order[0]])
+        conf = float(confidence(scores, dense, core, detail, s))
+        answerable = conf >= threshold_for(s, self.hybrid)
+        close = [self.names[i] for i in order[: s.max_candidates] if top - float(scores[i]) <= s.close_margin]
+        clear = len(close) <= 1
+        return self._result(results, answerable, conf, clear, close if answerable and not clear else [])
 
-    def _result(self, results, answerable, candidates, clear) -> dict:
+    def _result(self, results: list[dict], answerable: bool, conf: float, clear: bool,
+                candidates: list[str]) -> dict:
         return {
             "answerable": bool(answerable),
             "results": results,
+            "confidence": round(conf, 4),
             "clear": bool(clear),
             "candidates": candidates,
             "mode": self.mode,
@@ -154,12 +125,11 @@ class Retriever:
 
 
 class RetrieverHolder:
-    """Keeps the newest Retriever for one index folder, reloading when the manifest changes."""
+    """Keeps the newest Retriever of one index folder, reloading when the manifest changes."""
 
-    def __init__(self, index_dir: Path, *, check_interval: float = 1.0, scoring: Scoring | None = None):
+    def __init__(self, index_dir: Path, *, check_interval: float = 1.0):
         self.index_dir = Path(index_dir)
         self.check_interval = check_interval
-        self.scoring = scoring
         self._lock = threading.Lock()
         self._retriever: Retriever | None = None
         self._stamp: tuple[int, int] | None = None
@@ -173,34 +143,28 @@ class RetrieverHolder:
         return st.st_mtime_ns, st.st_size
 
     def get(self) -> Retriever:
-        now = time.monotonic()
         current = self._retriever
-        if current is not None and now - self._checked_at < self.check_interval:
-            return current
+        if current is not None and time.monotonic() - self._checked_at < self.check_interval:
+            return current  # fast path: no syscall, no lock
         with self._lock:
+            now = time.monotonic()
             if self._retriever is not None and now - self._checked_at < self.check_interval:
                 return self._retriever
             self._checked_at = now
             stamp = self._manifest_stamp()
-            if self._retriever is None or (stamp is not None and stamp != self._stamp):
-                manifest = read_manifest(self.index_dir)
-                if self._retriever is None or (manifest and manifest.get("version") != self._retriever.version):
-                    self._retriever = Retriever(self.index_dir, scoring=self.scoring or load_scoring())
-                self._stamp = stamp
+            if self._retriever is not None and (stamp is None or stamp == self._stamp):
+                return self._retriever  # unchanged (or briefly missing): keep serving
+            manifest = read_manifest(self.index_dir)
+            if self._retriever is None or (manifest and manifest.get("version") != self._retriever.version):
+                try:
+                    self._retriever = Retriever(self.index_dir)
+                except (OSError, ValueError, KeyError):
+                    if self._retriever is None:
+                        raise
+                    # A rebuild in progress or a broken index: keep the loaded one, retry later.
+                    return self._retriever
+            self._stamp = stamp
             return self._retriever
-
-
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-
-
-def load_scoring(path: Path = CALIBRATION_FILE) -> Scoring:
-    """Scoring constants written by the benchmark's calibration (defaults if absent)."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return DEFAULT_SCORING
-    known = set(asdict(DEFAULT_SCORING))
-    return replace(DEFAULT_SCORING, **{k: v for k, v in raw.get("scoring", {}).items() if k in known})
 
 
 _holders: dict[Path, RetrieverHolder] = {}
@@ -208,7 +172,10 @@ _holders_lock = threading.Lock()
 
 
 def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0) -> Retriever:
-    """Process-wide accessor: the current Retriever for index_dir (default settings.index_dir)."""
+    """Process-wide accessor: the current Retriever for index_dir (default settings.index_dir).
+
+    Raises FileNotFoundError until an index has been built.
+    """
     if index_dir is None:
         from core.settings import get_settings
 
@@ -218,5 +185,5 @@ def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0)
         holder = _holders.get(key)
         if holder is None:
             holder = _holders[key] = RetrieverHolder(key, check_interval=check_interval)
-    holder.check_interval = check_interval
+        holder.check_interval = check_interval
     return holder.get()

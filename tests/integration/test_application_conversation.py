@@ -121,6 +121,7 @@ def test_several_fields_at_once_pause_resume_and_cancel(conversation):
     messages = asks(conversation, "女", "applicant_gender")
     assert "性别为男" in of_kind(messages, "form_invalid")[0]["text"]
     asks(conversation, "男", "employer_name")
+    asks(conversation, "继续", "employer_name")              # "继续" while filling just asks again
     messages = conversation.say("取消申请")
     assert of_kind(messages, "application_cancelled"), pretty(messages)
     messages = conversation.say("继续填表")

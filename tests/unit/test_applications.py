@@ -255,6 +255,8 @@ def test_questions_and_commands_are_not_answers(newborn_form):
     assert interpret("户口登记要多久", newborn_form, {}, "child_birth_date").interrupt
     assert interpret("先不填了", newborn_form, {}, "child_name", intent="pause_application", confidence=0.9).interrupt
     assert not interpret("张小宝", newborn_form, {}, "child_name", intent="ask_guide", confidence=0.5).interrupt
+    repeat = interpret("继续", newborn_form, {}, "child_name", intent="resume_application", confidence=0.9)
+    assert repeat.repeat and not repeat.errors and not repeat.interrupt
 
 
 def test_summary_confirmation(newborn_form):
