@@ -106,26 +106,48 @@ def pick_threshold(scores: np.ndarray, gold: np.ndarray, goal: float = REFUSAL_G
     return threshold, utility
 
 
-def fit(signals: Signals, gold: np.ndarray, base: Scoring = Scoring(), fixed: dict | None = None) -> Scoring:
-    """Grid-search fusion constants and the threshold. Without dense scores, fits the lexical-only
-    threshold (and lex_half/detail_weight unless `fixed` pins them)."""
+def _configs(signals: Signals, base: Scoring, fixed: dict | None) -> list[Scoring]:
     grid = dict(GRID)
     if signals.dense is None:
         grid = {k: v for k, v in grid.items() if k in ("lex_half", "detail_weight")}
     for key, value in (fixed or {}).items():
         grid[key] = [value]
     keys = list(grid)
-    best: tuple[float, Scoring] | None = None
-    for values in itertools.product(*(grid[k] for k in keys)):
-        s = replace(base, **dict(zip(keys, values)))
-        scores = fuse(signals.dense, signals.core, signals.detail, s)
-        conf = confidence(scores, signals.dense, signals.core, signals.detail, s)
-        threshold, utility = pick_threshold(scores, gold, conf=conf)
-        key = "threshold" if signals.dense is not None else "lexical_threshold"
-        if best is None or utility > best[0] + 1e-9:
-            best = (utility, replace(s, **{key: threshold}))
-    scoring = best[1]
-    return replace(scoring, close_margin=fit_close_margin(signals, gold, scoring))
+    return [replace(base, **dict(zip(keys, values))) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _threshold(signals: Signals, gold: np.ndarray, s: Scoring) -> float:
+    scores = fuse(signals.dense, signals.core, signals.detail, s)
+    return pick_threshold(scores, gold, conf=confidence(scores, signals.dense, signals.core, signals.detail, s))[0]
+
+
+def _held_out_utility(signals: Signals, gold: np.ndarray, s: Scoring, folds: np.ndarray) -> float:
+    """Mean over folds of (in-scope answered & right + out-of-scope refused), threshold fitted on the rest."""
+    total = 0.0
+    for f in np.unique(folds):
+        train, test = folds != f, folds == f
+        threshold = _threshold(signals.rows(train), gold[train], s)
+        te = signals.rows(test)
+        scores = fuse(te.dense, te.core, te.detail, s)
+        m = evaluate(scores, gold[test], threshold, confidence(scores, te.dense, te.core, te.detail, s))
+        total += (0.0 if m.n_in == 0 else m.answered_correct) + (0.0 if m.n_out == 0 else m.refusal)
+    return total / len(np.unique(folds))
+
+
+def fit(signals: Signals, gold: np.ndarray, base: Scoring = Scoring(), fixed: dict | None = None,
+        inner_folds: int = 4) -> Scoring:
+    """Choose fusion constants by cross-validated utility, then fit the threshold on all the data.
+
+    Without dense scores, fits the lexical-only threshold (and lex_half/detail_weight unless
+    `fixed` pins them).
+    """
+    folds = np.random.default_rng(12345).permutation(len(gold)) % inner_folds
+    configs = _configs(signals, base, fixed)
+    best = max(configs, key=lambda s: _held_out_utility(signals, gold, s, folds)) if len(configs) > 1 else configs[0]
+    threshold = _threshold(signals, gold, best)
+    key = "threshold" if signals.dense is not None else "lexical_threshold"
+    best = replace(best, **{key: threshold})
+    return replace(best, close_margin=fit_close_margin(signals, gold, best))
 
 
 def fit_close_margin(signals: Signals, gold: np.ndarray, s: Scoring) -> float:

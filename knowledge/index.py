@@ -32,7 +32,7 @@ from knowledge.schema import Guide, load_guides
 from knowledge.status import MANIFEST
 
 # Bump when documents.py / lexical.py change what gets indexed, so old indexes are rebuilt.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 4
 KEEP_VERSIONS = 2  # the current data folder and the one before (a reader may still be loading it)
 
 

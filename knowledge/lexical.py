@@ -1,11 +1,16 @@
 """Lexical side of the hybrid index: tokenisation and BM25 scoring.
 
-Tokens are jieba words (search mode, with the knowledge-base vocabulary added so
-service names stay whole) plus *fuzzy pinyin bigrams*: toneless pinyin of each
-pair of adjacent Chinese characters, with the sound pairs that speech
-recognition and dialect speakers confuse merged (zh/z, ch/c, sh/s, n/l, -ng/-n).
-The pinyin tokens let homophone errors still match: 出身/出生 (chu-shen),
-退修/退休 (tui-xiu), 社保咔/社保卡 (bao-ka).
+Tokens are, for one text:
+
+* jieba words (search mode, with the knowledge-base vocabulary added so service
+  names stay whole), without function words;
+* the *fuzzy pinyin* of each such word (申份证 and 身份证 both give ^sen-fen-zen);
+* fuzzy pinyin bigrams of adjacent Chinese characters inside the content stretches,
+  which catch homophones that jieba segments differently: 退修/退休 (tui_xiu),
+  社保咔/社保卡 (bao_ka), 出身/出生 (cu_sen).
+
+Fuzzy pinyin is toneless pinyin with the sound pairs that speech recognition and
+dialect speakers confuse merged: zh/z, ch/c, sh/s, n/l, -ng/-n.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from nlu.textnorm import normalize
 
 jieba.setLogLevel(60)  # silence the "Building prefix dict" banner
 
-PINYIN_PREFIX = "~"
+PINYIN_PREFIX = "~"       # character-pair pinyin tokens
+WORD_PINYIN_PREFIX = "^"  # whole-word pinyin tokens
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _WORDISH = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
 
@@ -34,10 +40,12 @@ STOPWORDS = frozenset(
     哪些 哪里 哪儿 哪个 多少 多久 几天 怎么办 请问 你好 您好 谢谢 麻烦 一下 可以 能 能不能 可不可以 是不是
     应该 还 也 都 就 又 再 才 刚 刚刚 已经 现在 马上 一个 一些 问 问一下 咨询 知道 告诉 帮 帮忙 帮我
     办 办理 怎么弄 弄 搞 手续 流程 带 带什么 准备 材料 要求 咋 咋办 咋弄 啥 办啥 要办 能办 去办 想办
+    几个 几天 几趟 多长 多长时间 时间 多久 地方 哪个 什么样 东西 事情 情况 时候 的话 还是 或者 而且 但是
+    因为 所以 如果 那么 这么 这样 那样 有没有 能否 是否 需不需要 要不要 用不用 行不行 对不对 好不好
     """.split()
 )
 # A token made only of these characters is a function word too (我刚, 要办, 怎么).
-STOPCHARS = frozenset("我你您他她它们的了吗呢吧啊呀嘛哦哈么和与及或在是有没要想得去来到给把被让这那哪啥咋怎刚还也都就又再才能会该请问谢个些点下")
+STOPCHARS = frozenset("我你您他她它们的了吗呢吧啊呀嘛哦哈么和与及或在是有没要想得去来到给把被让这那哪啥咋怎刚还也都就又再才能会该请问谢个些点下几跑趟")
 
 # Sound pairs merged in fuzzy pinyin (applied to toneless syllables).
 _INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
@@ -111,10 +119,19 @@ def word_tokens(text: str) -> list[str]:
     return tokens
 
 
+def word_pinyin(word: str) -> str | None:
+    """Fuzzy pinyin of a whole Chinese word, or None when it is not all Han characters."""
+    if not _HAN_RUN.fullmatch(word):
+        return None
+    return WORD_PINYIN_PREFIX + "-".join(fuzzy_syllable(p) for p in lazy_pinyin(word, style=Style.NORMAL))
+
+
 def tokenize(text: str) -> list[str]:
-    """Tokens of one text: words plus fuzzy pinyin bigrams. Input may be raw user text."""
+    """Tokens of one text: words, their fuzzy pinyin, fuzzy pinyin bigrams. Input may be raw user text."""
     text = normalize(text)
-    return word_tokens(text) + pinyin_bigrams(text)
+    words = word_tokens(text)
+    sounds = [p for p in map(word_pinyin, words) if p]
+    return words + sounds + pinyin_bigrams(text)
 
 
 class BM25:

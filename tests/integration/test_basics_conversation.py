@@ -59,3 +59,14 @@ def test_emergency_inside_another_flow_then_the_flow_continues(conversation):
     answer = conversation.say(question["buttons"][0]["payload"])
     assert answer[-1]["kind"] == "guide_answer"
     assert answer[-1]["data"]["guide"] == "新生儿出生一件事"
+
+
+def test_emergency_inside_an_application_form_then_the_form_resumes(conversation):
+    started = conversation.say("我要申请退休一件事")
+    asked = [m for m in started if m["kind"] == "form_question"][-1]["data"]["field"]
+    [alarm] = conversation.say("先别填了，我家楼下着火了！")
+    assert alarm["kind"] == "emergency" and "119" in alarm["data"]["numbers"]
+    # the emergency did not consume or cancel the form: the same question is still open
+    again = conversation.say("请继续")
+    pending = [m for m in again if m["kind"] == "form_question"]
+    assert pending and pending[-1]["data"]["field"] == asked

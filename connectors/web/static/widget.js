@@ -100,9 +100,24 @@
     }
   }
 
+  /** ID and mobile numbers typed by the caller are not kept in the browser (shared terminals). */
+  function maskPersonal(text) {
+    return str(text)
+      .replace(/(^|[^0-9])([1-9][0-9]{3})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9])/g, '$1$2**********$3')
+      .replace(/(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])/g, '$1$2****$3');
+  }
+
+  function storedEntry(entry) {
+    if (entry.role !== 'user') return entry;
+    var copy = {};
+    Object.keys(entry).forEach(function (k) { copy[k] = entry[k]; });
+    copy.text = maskPersonal(entry.text);
+    return copy;
+  }
+
   function saveTranscript() {
     if (transcript.length > MAX_TRANSCRIPT) transcript = transcript.slice(-MAX_TRANSCRIPT);
-    var keep = transcript;
+    var keep = transcript.map(storedEntry);
     // On a full storage quota keep the newer half of the history rather than nothing.
     for (var attempt = 0; attempt < 6; attempt++) {
       try {
@@ -113,7 +128,7 @@
         keep = keep.slice(Math.ceil(keep.length / 2));
       }
     }
-    storeSet('localStorage', 'transcript', JSON.stringify(transcript)); // in-memory fallback
+    storeSet('localStorage', 'transcript', JSON.stringify(transcript.map(storedEntry))); // in-memory fallback
   }
 
   var sender = loadSender();
@@ -177,6 +192,14 @@
     '|(^|[\\s(\uff08:\uff1a\uff0c,\u3001;\uff1b])(\\/[A-Za-z0-9_][^' + STOP + ']*)', 'g');
 
   /** Append text to parent, turning URLs into safe links. */
+  /** Long URLs (print links carry access tokens) are shown by a short label, not in full. */
+  function linkLabel(url) {
+    if (url.length <= 40) return url;
+    if (/\/form(\?|$)/.test(url)) return '打开可打印的申请表';
+    if (/^\/notice\?/.test(url)) return '打开一次性告知单';
+    return url.slice(0, 32) + '…';
+  }
+
   function appendLinkified(parent, text) {
     var last = 0;
     var m;
@@ -197,7 +220,7 @@
       if (!isRelative || /^\/[^/?#]+[/?#.]./.test(trimmed)) href = safeUrl(trimmed, false);
       if (href) {
         if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
-        parent.appendChild(link(href, trimmed));
+        parent.appendChild(link(href, linkLabel(trimmed)));
         last = start + trimmed.length;
       }
       if (URL_RE.lastIndex === m.index) URL_RE.lastIndex++;
@@ -743,7 +766,11 @@
     bubble.appendChild(el('span', 'hotline-sr', '助手：'));
     var data = m.data;
     if (m.kind === 'handoff') bubble.appendChild(el('p', 'hotline-tag', '人工服务'));
-    if (m.text) renderRichText(bubble, m.text, true);
+    var text = m.text;
+    if (m.kind === 'form_summary' && Array.isArray(data.rows) && data.rows.length) {
+      text = text.split('\n').filter(function (line) { return !/^\s*(?:\u2022|-)\s+/.test(line); }).join('\n');
+    }
+    if (text) renderRichText(bubble, text, true);
     if (m.kind === 'emergency') renderEmergency(bubble, data);
     if (m.kind === 'guide_answer') {
       renderMaterials(bubble, data);
