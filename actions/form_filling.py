@@ -231,14 +231,20 @@ def _name_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSpe
     return mentions
 
 
-def _labelled_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSpec | None,
-                       taken: set[str]) -> list[_Mention]:
-    """Clauses that start with a field's label: "出生医院是市中心医院", "地址：…", "性别女"."""
-    mentions = []
+def _clauses(text: str):
+    """Each clause of text with its start and end offsets."""
     pos = 0
     for clause in _CLAUSE.split(text):
         start = text.find(clause, pos)
         pos = start + len(clause)
+        yield clause, start, pos
+
+
+def _labelled_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSpec | None,
+                       taken: set[str]) -> list[_Mention]:
+    """Clauses that start with a field's label: "出生医院是市中心医院", "地址：…", "性别女"."""
+    mentions = []
+    for clause, start, pos in _clauses(text):
         body = re.sub(r"^(?:我的|我|他的|她的|孩子的|孩子)", "", clause)
         for spec in form.fields:
             if spec.field in taken or spec.type in ("id_number", "phone", "date", "name"):
@@ -259,10 +265,7 @@ def _choice_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldS
                      taken: set[str]) -> list[_Mention]:
     """Options of 2+ characters named anywhere fill their (still empty) choice field."""
     mentions = []
-    pos = 0
-    for clause in _CLAUSE.split(text):
-        start = text.find(clause, pos)
-        pos = start + len(clause)
+    for clause, start, pos in _clauses(text):
         for spec in form.fields:
             if spec.type != "choice" or spec.field in taken or spec is asked or data.get(spec.field) is not None:
                 continue

@@ -40,10 +40,14 @@ def write_dictionary(out_dir: Path, guides_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "userdict.txt"
     # A high frequency makes jieba prefer the whole word over its parts.
-    content = "".join(f"{w} 2000 n\n" for w in dictionary_words(guides))
+    write_if_changed(path, "".join(f"{w} 2000 n\n" for w in dictionary_words(guides)))
+    return path
+
+
+def write_if_changed(path: Path, content: str) -> None:
+    """Keep the file (and its mtime) when nothing changed, so make and the training hash stay quiet."""
     if not path.exists() or path.read_text(encoding="utf-8") != content:
         path.write_text(content, encoding="utf-8")
-    return path
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from knowledge.schema import Guide, load_guides
 from knowledge.status import MANIFEST
 
 # Bump when documents.py / lexical.py change what gets indexed, so old indexes are rebuilt.
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 KEEP_VERSIONS = 2  # the current data folder and the one before (a reader may still be loading it)
 
 
@@ -133,6 +133,9 @@ def _prune(index_dir: Path, keep: str, cache_dir: Path | None, used_cache: set[s
         for path in cache_dir.glob("*.npy"):
             if path.name not in used_cache:
                 path.unlink(missing_ok=True)
+        for other in cache_dir.parent.iterdir():  # vectors of a previous model or precision
+            if other.is_dir() and other != cache_dir:
+                shutil.rmtree(other, ignore_errors=True)
 
 
 def build_index(

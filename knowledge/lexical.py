@@ -21,6 +21,7 @@ from collections import Counter
 from functools import lru_cache
 
 import jieba
+import numpy as np
 from pypinyin import Style, lazy_pinyin
 
 from nlu.textnorm import normalize
@@ -69,29 +70,35 @@ def is_stopword(token: str) -> bool:
     return token in STOPWORDS or all(ch in STOPCHARS for ch in token)
 
 
-def content_runs(text: str) -> list[str]:
-    """Stretches of Han text left after cutting out function words (jieba's plain cut).
+def content_runs(text: str) -> list[list[str]]:
+    """Stretches of Han words left after cutting out function words (jieba's plain cut).
 
-    Pinyin is taken from these only, so question words (我刚, 怎么, 要办) add no noise,
-    while a mis-recognised syllable (社保|咔) stays next to its neighbours.
+    Pinyin pairs are taken from these only, so question words (我刚, 怎么, 要办) add no
+    noise, while a mis-recognised syllable (社保|咔) stays next to its neighbours.
     """
     runs, current = [], []
     for token in jieba.lcut(text):
         if _HAN_RUN.fullmatch(token) and not is_stopword(token):
             current.append(token)
         elif current:
-            runs.append("".join(current))
+            runs.append(current)
             current = []
     if current:
-        runs.append("".join(current))
+        runs.append(current)
     return runs
+
+
+@lru_cache(maxsize=65536)
+def syllables(word: str) -> tuple[str, ...]:
+    """Fuzzy toneless pinyin of a Han word, one syllable per character (cached: words repeat)."""
+    return tuple(fuzzy_syllable(p) for p in lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
 
 
 def pinyin_bigrams(text: str) -> list[str]:
     """Fuzzy pinyin of each adjacent pair of Han characters within the content runs."""
     tokens = []
     for run in content_runs(text):
-        sylls = [fuzzy_syllable(p) for p in lazy_pinyin(run, style=Style.NORMAL, errors="ignore")]
+        sylls = [s for word in run for s in syllables(word)]
         tokens.extend(f"{PINYIN_PREFIX}{a}_{b}" for a, b in zip(sylls, sylls[1:]))
     return tokens
 
@@ -123,7 +130,7 @@ def word_pinyin(word: str) -> str | None:
     """Fuzzy pinyin of a whole Chinese word, or None when it is not all Han characters."""
     if not _HAN_RUN.fullmatch(word):
         return None
-    return WORD_PINYIN_PREFIX + "-".join(fuzzy_syllable(p) for p in lazy_pinyin(word, style=Style.NORMAL))
+    return WORD_PINYIN_PREFIX + "-".join(syllables(word))
 
 
 def tokenize(text: str) -> list[str]:
@@ -135,42 +142,37 @@ def tokenize(text: str) -> list[str]:
 
 
 class BM25:
-    """Okapi BM25 over pre-tokenised documents, with an absolute coverage measure.
+    """Okapi BM25 over pre-tokenised documents, precomputed per term for fast queries.
 
-    rank_bm25 would do the scoring, but the answerability decision also needs to know
-    how much of the *query* a guide explains (IDF-weighted share of query tokens the
-    guide contains), which is comparable across queries where raw BM25 is not.
+    Each term's contribution to every document (idf * saturated tf) is computed once,
+    so scoring a query is a sum of a few small vectors.
     """
 
     def __init__(self, docs: list[list[str]], k1: float = 1.2, b: float = 0.5):
-        self.k1, self.b = k1, b
         self.n = len(docs)
-        self.tf = [Counter(d) for d in docs]
-        self.lengths = [len(d) for d in docs]
-        self.avg_len = (sum(self.lengths) / self.n) if self.n else 1.0
-        df: Counter = Counter()
-        for counts in self.tf:
-            df.update(counts.keys())
-        # BM25+ style IDF that never goes negative; unseen terms get the maximum IDF.
-        self.idf = {t: math.log(1 + (self.n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.unseen_idf = math.log(1 + (self.n + 0.5) / 0.5)
+        lengths = np.array([len(d) for d in docs], dtype=np.float32)
+        avg_len = float(lengths.mean()) if self.n and lengths.sum() else 1.0
+        norm = k1 * (1 - b + b * lengths / avg_len)
+        postings: dict[str, dict[int, int]] = {}
+        for i, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                postings.setdefault(term, {})[i] = tf
+        self.idf: dict[str, float] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        for term, docs_tf in postings.items():
+            df = len(docs_tf)
+            idf = math.log(1 + (self.n - df + 0.5) / (df + 0.5))  # never negative
+            row = np.zeros(self.n, dtype=np.float32)
+            for i, tf in docs_tf.items():
+                row[i] = idf * tf * (k1 + 1) / (tf + norm[i])
+            self.idf[term] = idf
+            self.weights[term] = row
 
-    def scores(self, query: list[str]) -> tuple[list[float], list[float]]:
-        """BM25 score and query coverage (0..1) for every document."""
-        q = Counter(query)
-        total_idf = sum(self.idf.get(t, self.unseen_idf) * c for t, c in q.items()) or 1.0
-        scores = [0.0] * self.n
-        covered = [0.0] * self.n
-        for i, counts in enumerate(self.tf):
-            norm = self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avg_len)
-            s = c_idf = 0.0
-            for term, qc in q.items():
-                f = counts.get(term)
-                if not f:
-                    continue
-                idf = self.idf[term]
-                s += qc * idf * f * (self.k1 + 1) / (f + norm)
-                c_idf += qc * idf
-            scores[i] = s
-            covered[i] = c_idf / total_idf
-        return scores, covered
+    def scores(self, query: list[str]) -> np.ndarray:
+        """BM25 score of every document for the query tokens."""
+        total = np.zeros(self.n, dtype=np.float32)
+        for term, count in Counter(query).items():
+            row = self.weights.get(term)
+            if row is not None:
+                total += count * row
+        return total

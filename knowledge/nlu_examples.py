@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from core.settings import get_settings
+from knowledge.dictionary import write_if_changed
 from knowledge.schema import load_guides
 
 TEMPLATES = ["{}要带什么材料", "{}怎么办理", "{}去哪里办"]
@@ -29,9 +30,7 @@ def write(out_dir: Path, guides_dir: Path) -> Path:
     lines += [f"      - {e}" for e in examples(load_guides(guides_dir))]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "guide_questions.yml"
-    content = "\n".join(lines) + "\n"
-    if not path.exists() or path.read_text(encoding="utf-8") != content:
-        path.write_text(content, encoding="utf-8")
+    write_if_changed(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -8,6 +8,7 @@ without a restart. How the two retrievers' scores combine is in knowledge/fusion
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from knowledge.index import read_manifest
 from knowledge.lexical import BM25, add_vocabulary, tokenize
 from knowledge.status import MANIFEST
 from nlu.textnorm import normalize
+
+log = logging.getLogger(__name__)
 
 
 class Retriever:
@@ -47,6 +50,9 @@ class Retriever:
             from knowledge.encoder import get_encoder
 
             self.encoder = get_encoder(manifest["model"])
+            if manifest.get("encoder_key") and manifest["encoder_key"] != self.encoder.key:
+                log.warning("index %s was embedded with different encoder settings (%s, now %s): rebuild it",
+                            self.index_dir, manifest["encoder_key"], self.encoder.key)
             self.dense_index = faiss.read_index(str(data / "dense.faiss"))
             passages = json.loads((data / "passages.json").read_text(encoding="utf-8"))
             self.owner = np.asarray(passages["owner"], dtype=np.int64)
@@ -73,9 +79,7 @@ class Retriever:
     def lexical_scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """BM25 per guide over the core fields and over the detail fields."""
         tokens = tokenize(text)
-        core = np.asarray(self.bm25["core"].scores(tokens)[0], dtype=np.float32)
-        detail = np.asarray(self.bm25["detail"].scores(tokens)[0], dtype=np.float32)
-        return core, detail
+        return self.bm25["core"].scores(tokens), self.bm25["detail"].scores(tokens)
 
     # -- the answer --------------------------------------------------------------------------
     def search(self, query: str, k: int = 5) -> dict:

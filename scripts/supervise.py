@@ -49,15 +49,22 @@ def commands(model: str, env: dict[str, str]) -> dict[str, list[str]]:
     }
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print, but never let a closed terminal or pipe (e.g. `| tee` killed by Ctrl-C) stop the shutdown."""
+    try:
+        print(text, file=sys.stderr if err else sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _pump(name: str, stream) -> None:
     for line in iter(stream.readline, b""):
-        sys.stdout.write(f"[{name}] {line.decode('utf-8', 'replace')}")
-        sys.stdout.flush()
+        say(f"[{name}] {line.decode('utf-8', 'replace').rstrip()}")
 
 
-def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> bool:
+def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float, stopping: threading.Event) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping.is_set():
         if any(p.poll() is not None for p in procs.values()):
             return False
         try:
@@ -66,7 +73,7 @@ def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float) -
                     return True
         except (urllib.error.URLError, OSError):
             pass
-        time.sleep(1)
+        stopping.wait(1)
     return False
 
 
@@ -96,25 +103,30 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    for name, cmd in commands(args.model, env).items():
-        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-        threading.Thread(target=_pump, args=(name, procs[name].stdout), daemon=True).start()
+    try:
+        for name, cmd in commands(args.model, env).items():
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+            threading.Thread(target=_pump, args=(name, procs[name].stdout), daemon=True).start()
+        return supervise(procs, env, args.startup_timeout, stopping)
+    finally:  # whatever happened above, no child outlives the supervisor
+        stop_all(procs)
 
+
+def supervise(procs: dict[str, subprocess.Popen], env: dict[str, str], startup_timeout: float,
+              stopping: threading.Event) -> int:
     url = f"http://{env.get('HOST', '127.0.0.1')}:{env['PORT']}"
-    if wait_healthy(f"{url}/health", procs, args.startup_timeout):
-        print(f"\n  12345 热线智能助手已启动 / assistant ready: {url}\n  (Ctrl-C to stop)\n", flush=True)
+    if wait_healthy(f"{url}/health", procs, startup_timeout, stopping):
+        say(f"\n  12345 热线智能助手已启动 / assistant ready: {url}\n  (Ctrl-C to stop)\n")
     elif not stopping.is_set():
-        print("start-up failed: see the log above (GET /health names what is not ready)", file=sys.stderr)
+        say("start-up failed: see the log above (GET /health names what is not ready)", err=True)
     while not stopping.is_set():
         dead = [n for n, p in procs.items() if p.poll() is not None]
         if dead:
-            print(f"process exited: {', '.join(dead)}; stopping the others", file=sys.stderr)
-            stop_all(procs)
+            say(f"process exited: {', '.join(dead)}; stopping the others", err=True)
             return 1
         stopping.wait(1)
-    print("stopping...", flush=True)
-    stop_all(procs)
+    say("stopping...")
     return 0
 
 
