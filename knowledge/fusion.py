@@ -13,8 +13,9 @@ dense retriever, the lexical retriever and the fusion all put the same guide fir
 (in the evaluation the two retrievers agree on 89% of in-scope questions but only on
 30% of out-of-scope ones). A lexical-only index (no embedding model) uses `lexical`
 alone, without the bonus, against its own threshold.
-The constants are fitted by bench/retrieval.py and stored in knowledge/calibration.json;
-the defaults below are that fit, so a missing file degrades nothing.
+The constants are fitted by `bench/retrieval.py --write-calibration` and stored in
+knowledge/calibration.json; the defaults below repeat that fit (for multilingual-e5-small,
+int8), so a missing file degrades nothing. Another embedding model needs its own fit.
 """
 from __future__ import annotations
 
@@ -29,15 +30,15 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 @dataclass(frozen=True)
 class Scoring:
-    dense_weight: float = 0.4
+    dense_weight: float = 0.5
     dense_floor: float = 0.80
     dense_ceil: float = 0.94
-    lex_half: float = 8.0
-    detail_weight: float = 0.2
+    lex_half: float = 12.0
+    detail_weight: float = 0.1
     agreement_bonus: float = 0.05
-    threshold: float = 0.75          # hybrid index: top score needed to answer
-    lexical_threshold: float = 0.6   # lexical-only index: top score needed to answer
-    close_margin: float = 0.05       # guides within this of the top score are "close" candidates
+    threshold: float = 0.805         # hybrid index: confidence needed to answer
+    lexical_threshold: float = 0.787  # lexical-only index: top score needed to answer
+    close_margin: float = 0.06       # guides within this of the top score are "close" candidates
     max_candidates: int = 3
 
 
