@@ -57,7 +57,7 @@ def _answer(dispatcher: CollectingDispatcher, sel: Selection) -> list[dict]:
         _ask_situation(dispatcher, sel)
         return _slots(sel)
     answer = compose(sel)
-    buttons = [button("我要申请", "/apply")] if sel.guide.form else []
+    buttons = [button("我要申请", "/start_application")] if sel.guide.form else []
     if sel.guide.kind == "bundle" and len(sel.guide.items) > 1:
         buttons.append(button("只办其中几项", "我只办其中几项"))
     say(dispatcher, "guide_answer", answer["text"], data=answer["data"], buttons=buttons)

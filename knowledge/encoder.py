@@ -14,6 +14,7 @@ vector cache key records it. EMBEDDING_INT8=0 turns it off (then rebuild the ind
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from contextlib import contextmanager
@@ -51,6 +52,34 @@ def default_prompts(model_name: str) -> tuple[str, str]:
     return "", ""
 
 
+def _saved_prompts(model_name: str) -> dict:
+    """Prompts saved with a local sentence-transformers folder, if any."""
+    path = Path(model_name) / "config_sentence_transformers.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("prompts") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def resolve_prompts(model_name: str, saved: dict) -> tuple[str, str]:
+    """(query prefix, passage prefix): prompts saved with the model win over name-based defaults."""
+    query_prefix, passage_prefix = default_prompts(model_name)
+    return (saved.get("query") or query_prefix,
+            saved.get("passage") or saved.get("document") or passage_prefix)
+
+
+def encoder_key(model_name: str, passage_prefix: str, int8: bool) -> str:
+    """Identifies a vector space: model, passage prompt, precision (the vector cache key)."""
+    model = Path(model_name).resolve() if Path(model_name).exists() else model_name
+    raw = f"{model}|{passage_prefix}|{'int8' if int8 else 'fp32'}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+
+
+def expected_key(model_name: str) -> str:
+    """The key an Encoder for this model will have, without loading the model (cheap)."""
+    return encoder_key(model_name, resolve_prompts(model_name, _saved_prompts(model_name))[1], int8_enabled())
+
+
 def int8_enabled() -> bool:
     return os.environ.get("EMBEDDING_INT8", "1").strip().lower() not in ("0", "false", "no", "off")
 
@@ -85,10 +114,7 @@ class Encoder:
         self.model = SentenceTransformer(model_name, device="cpu")
         self.int8 = _quantize_int8(self.model) if (int8_enabled() if int8 is None else int8) else False
         self.model.eval()
-        query_prefix, passage_prefix = default_prompts(model_name)
-        prompts = getattr(self.model, "prompts", None) or {}
-        self.query_prefix = prompts.get("query") or query_prefix
-        self.passage_prefix = prompts.get("passage") or prompts.get("document") or passage_prefix
+        self.query_prefix, self.passage_prefix = resolve_prompts(model_name, getattr(self.model, "prompts", None) or {})
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
@@ -96,9 +122,7 @@ class Encoder:
     @property
     def key(self) -> str:
         """Identifies the vector space: model, passage prompt, precision (the vector cache key)."""
-        model = Path(self.model_name).resolve() if Path(self.model_name).exists() else self.model_name
-        raw = f"{model}|{self.passage_prefix}|{'int8' if self.int8 else 'fp32'}"
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+        return encoder_key(self.model_name, self.passage_prefix, self.int8)
 
     def _encode(self, texts: list[str], batch_size: int = 32, threads: int | None = None) -> np.ndarray:
         import torch

@@ -86,8 +86,11 @@ def lexical_tokens(doc: SearchDoc, group: str) -> list[str]:
     return tokens
 
 
-def _embed_docs(docs: list[SearchDoc], encoder, cache_dir: Path) -> tuple[list[np.ndarray], list[str]]:
-    """Vectors of every guide's passages, from the cache where possible."""
+def _embed_docs(docs: list[SearchDoc], load_encoder, cache_dir: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Vectors of every guide's passages, from the cache where possible.
+
+    The model is loaded (load_encoder()) only when some guide is not in the cache.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     per_doc: list[np.ndarray | None] = []
     todo: list[tuple[int, list[str], Path]] = []
@@ -98,7 +101,7 @@ def _embed_docs(docs: list[SearchDoc], encoder, cache_dir: Path) -> tuple[list[n
         if path.exists():
             try:
                 vectors = np.load(path)
-                if vectors.shape != (len(passages), encoder.dim):
+                if vectors.ndim != 2 or vectors.shape[0] != len(passages):
                     vectors = None
             except (OSError, ValueError):
                 vectors = None
@@ -107,7 +110,7 @@ def _embed_docs(docs: list[SearchDoc], encoder, cache_dir: Path) -> tuple[list[n
             todo.append((i, passages, path))
     if todo:
         flat = [p for _, passages, _ in todo for p in passages]
-        vectors = encoder.passages(flat)
+        vectors = load_encoder().passages(flat)
         start = 0
         for i, passages, path in todo:
             chunk = vectors[start:start + len(passages)]
@@ -138,6 +141,40 @@ def _prune(index_dir: Path, keep: str, cache_dir: Path | None, used_cache: set[s
                 shutil.rmtree(other, ignore_errors=True)
 
 
+def _write_data(staging: Path, guides: list[Guide], docs: list[SearchDoc], model_name: str | None,
+                space: str) -> tuple[int, list[str], Path | None, set[str], int | None]:
+    """Write lexical.json (and dense.faiss + passages.json with a model) into the staging folder."""
+    vocabulary = dictionary_words(guides)
+    add_vocabulary(vocabulary)
+    lexical = {
+        "names": [d.name for d in docs],
+        "tokens": {group: [lexical_tokens(d, group) for d in docs] for group in LEXICAL_GROUPS},
+        "vocabulary": vocabulary,
+    }
+    _write_json(staging / "lexical.json", lexical)
+    if not model_name:
+        return 0, [], None, set(), None
+
+    import faiss
+
+    from knowledge.encoder import get_encoder
+
+    cache_dir = staging.parent / "cache" / space
+    per_doc, embedded = _embed_docs(docs, lambda: get_encoder(model_name), cache_dir)
+    owners, texts, used_cache = [], [], set()
+    for i, doc in enumerate(docs):
+        passages = dense_passages(doc)
+        owners.extend([i] * len(passages))
+        texts.extend(passages)
+        used_cache.add(f"{_sha(chr(10).join(passages))}.npy")
+    matrix = np.vstack(per_doc).astype(np.float32)
+    index = faiss.IndexFlatIP(int(matrix.shape[1]))
+    index.add(matrix)
+    faiss.write_index(index, str(staging / "dense.faiss"))
+    _write_json(staging / "passages.json", {"owner": owners, "text": texts})
+    return len(texts), embedded, cache_dir, used_cache, int(matrix.shape[1])
+
+
 def build_index(
     guides_dir: Path,
     index_dir: Path,
@@ -155,12 +192,13 @@ def build_index(
     docs = build_docs(guides)
     hashes = {g.name: guide_hash(g) for g in guides}
 
-    encoder = None
+    # The vector space is identified without loading the model, so an up-to-date index (or a
+    # change that needs no new vectors) costs no model load.
+    space = "lexical"
     if model_name:
-        from knowledge.encoder import get_encoder
+        from knowledge.encoder import expected_key
 
-        encoder = get_encoder(model_name)
-    space = encoder.key if encoder else "lexical"
+        space = expected_key(model_name)
     version = _sha(json.dumps(
         [INDEX_FORMAT, space, [(d.name, d.digest, hashes[d.name]) for d in docs]], ensure_ascii=False
     ))
@@ -177,47 +215,19 @@ def build_index(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
 
-    vocabulary = dictionary_words(guides)
-    add_vocabulary(vocabulary)
-    lexical = {
-        "names": [d.name for d in docs],
-        "kinds": [d.kind for d in docs],
-        "tokens": {group: [lexical_tokens(d, group) for d in docs] for group in LEXICAL_GROUPS},
-        "vocabulary": vocabulary,
-    }
-    _write_json(staging / "lexical.json", lexical)
-
-    embedded: list[str] = []
-    passages_total = 0
-    cache_dir = None
-    used_cache: set[str] = set()
-    if encoder is not None:
-        import faiss
-
-        cache_dir = index_dir / "cache" / encoder.key
-        per_doc, embedded = _embed_docs(docs, encoder, cache_dir)
-        owners, texts = [], []
-        for i, doc in enumerate(docs):
-            passages = dense_passages(doc)
-            owners.extend([i] * len(passages))
-            texts.extend(passages)
-            used_cache.add(f"{_sha(chr(10).join(passages))}.npy")
-        matrix = np.vstack(per_doc).astype(np.float32)
-        index = faiss.IndexFlatIP(encoder.dim)
-        index.add(matrix)
-        faiss.write_index(index, str(staging / "dense.faiss"))
-        _write_json(staging / "passages.json", {"owner": owners, "text": texts})
-        passages_total = len(texts)
-
-    target = index_dir / data_name
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
+    try:
+        passages_total, embedded, cache_dir, used_cache, dim = _write_data(staging, guides, docs, model_name, space)
+        target = index_dir / data_name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left behind by a failed build
     manifest = {
         "guides": len(docs),
         "model": model_name,
-        "encoder_key": encoder.key if encoder else None,
-        "dim": encoder.dim if encoder else None,
+        "encoder_key": space if model_name else None,
+        "dim": dim,
         "version": version,
         "format": INDEX_FORMAT,
         "data": data_name,

@@ -99,3 +99,15 @@ def test_printable_notice_and_search_api(live_gateway, conversation):
         assert refused["answerable"] is False
         assert client.get("/notice", params={"guide": "不存在的事项"}).status_code == 404
         assert client.get("/api/knowledge/search", params={"q": ""}).status_code == 422
+
+
+def test_apply_button_starts_the_one_table_form_for_the_chosen_items(conversation):
+    _answer_after_clarify(conversation, "孩子刚出生要办哪些手续")
+    part = _answer(conversation.say("我只办户口登记和医保参保"))
+    apply = next(b for b in part["buttons"] if b["title"] == "我要申请")
+    messages = conversation.say(apply["payload"])
+    started = [m for m in messages if m["kind"] == "application_started"]
+    assert started, messages
+    assert started[0]["data"]["form"] == "新生儿出生一件事"
+    assert set(started[0]["data"]["items"]) == {"户口登记", "城乡居民医疗保险参保登记"}
+    assert messages[-1]["kind"] == "form_question"
