@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.messages import HotlineAction, button, say
 from knowledge.catalog import get_catalog
 from knowledge.notice import Selection, compose, detect_items, detect_situation, next_question
-from knowledge.retrieval import get_retriever
+from knowledge.retrieval import get_retriever, warm_up
 from knowledge.schema import Guide
 
 log = logging.getLogger(__name__)
@@ -170,13 +170,4 @@ class ActionAnswerDetail(HotlineAction):
         return []
 
 
-def warm_up() -> None:
-    """Load guides, index and embedding model before the first caller waits for them."""
-    try:
-        get_catalog()
-        get_retriever().search("新生儿出生", k=1)
-    except Exception:  # the server still starts; the first question will report the problem politely
-        log.exception("knowledge warm-up failed")
-
-
-warm_up()
+warm_up()  # before the first caller waits for the model

@@ -191,3 +191,16 @@ def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0)
             holder = _holders[key] = RetrieverHolder(key, check_interval=check_interval)
         holder.check_interval = check_interval
     return holder.get()
+
+
+def warm_up() -> None:
+    """Load guides, index and embedding model at process start, not on the first caller's question."""
+    import logging
+
+    from knowledge.catalog import get_catalog
+
+    try:
+        get_catalog()
+        get_retriever().search("新生儿出生", k=1)
+    except Exception:  # the process still starts; /health reports the index and callers get a polite reply
+        logging.getLogger(__name__).exception("knowledge warm-up failed")

@@ -1,6 +1,7 @@
 """Gateway application factory. Run: uvicorn connectors.gateway.app:app"""
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from connectors.gateway.ratelimit import RateLimiter
 from connectors.gateway.routers import applications, chat, health, knowledge, web, websocket
 from connectors.gateway.turns import TurnService
 from core.settings import Settings, get_settings
+from knowledge import retrieval
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars)
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
+        await asyncio.to_thread(retrieval.warm_up)
         yield
         await rasa.close()
 

@@ -10,8 +10,16 @@ def _answer(messages):
     return answers[-1]
 
 
-def _answer_after_clarify(conversation, text, option_index=0):
+def _answer_after_clarify(conversation, text, option_index=0, guide=None):
+    """Ask, and answer the one clarifying question if the bot needs it.
+
+    If the bot offers candidate guides (low confidence), the expected `guide` must be among them
+    and is picked, as a caller would click it."""
     messages = conversation.say(text)
+    if guide and messages[-1]["kind"] == "clarify" and messages[-1]["data"].get("question") == "guide":
+        assert guide in messages[-1]["data"]["candidates"], messages
+        pick = next(b for b in messages[-1]["buttons"] if b["title"] == guide)
+        messages = conversation.say(pick["payload"])
     if messages[-1]["kind"] == "clarify" and messages[-1]["data"].get("question") != "guide":
         messages = conversation.say(messages[-1]["buttons"][option_index]["payload"])
     return _answer(messages)
@@ -87,7 +95,7 @@ def test_question_outside_the_knowledge_base_is_declined_honestly(conversation):
 
 
 def test_printable_notice_and_search_api(live_gateway, conversation):
-    answer = _answer_after_clarify(conversation, "营业执照丢了怎么补")
+    answer = _answer_after_clarify(conversation, "营业执照丢了怎么补", guide="营业执照遗失补领")
     with httpx.Client(base_url=live_gateway) as client:
         page = client.get(answer["data"]["notice_url"])
         assert page.status_code == 200 and "一次性告知单" in page.text

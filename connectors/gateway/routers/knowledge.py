@@ -15,6 +15,7 @@ from knowledge.retrieval import get_retriever
 router = APIRouter(tags=["knowledge"])
 
 
+
 class Hit(BaseModel):
     name: str
     score: float
