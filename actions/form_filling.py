@@ -337,6 +337,11 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
     asked_spec = None if at_summary else form.get(asked or "")
     intent = intent or ""
 
+    # A button payload ("/choose_option{...}") is an explicit request, never a value for the field.
+    if raw.startswith("/") and intent in CONTROL_INTENTS | OTHER_INTENTS:
+        out.interrupt = True
+        return out
+
     if intent in ("pause_application", "cancel_application", "request_human", "check_status", "emergency") \
             and confidence >= 0.7 and not re.search(r"\d{4}", compact):
         out.interrupt = True

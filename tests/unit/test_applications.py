@@ -345,3 +345,14 @@ def test_api_admin_needs_the_token(client):
     assert conflict.status_code == 409
     assert client.post(url, json={"status": "乱写"}, headers={"X-Admin-Token": "unit-admin"}).status_code == 422
     assert client.get(f"/api/admin/applications/{number}", headers={"X-Admin-Token": "unit-admin"}).status_code == 200
+
+
+def test_a_guidance_button_clicked_mid_form_is_not_taken_as_the_answer():
+    from actions.form_filling import interpret
+    from core.application_forms import form_for
+    from knowledge.catalog import get_catalog
+
+    form = form_for(get_catalog().get("新生儿出生一件事"))
+    out = interpret('/choose_option{"option": "marriage=married"}', form, {}, "applicant_name",
+                    intent="choose_option", confidence=1.0)
+    assert out.interrupt and not out.updates and not out.errors
