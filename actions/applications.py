@@ -127,16 +127,17 @@ def ask_field(dispatcher: CollectingDispatcher, form: ApplicationForm, spec: Fie
     buttons = [button(o) for o in spec.options] if spec.type == "choice" else []
     if not spec.required:
         buttons.append(button("跳过"))
-    filled = sum(1 for f in form.fields if data.get(f.field) is not None)
+    active = form.active(data)
+    filled = sum(1 for f in active if data.get(f.field) is not None)
     say(dispatcher, "form_question", question_text(spec), data={
         "form": form.guide, "field": spec.field, "label": spec.label, "type": spec.type,
         "options": list(spec.options), "required": spec.required, "needed_by": list(spec.needed_by),
-        "progress": {"filled": filled, "total": len(form.fields)},
+        "progress": {"filled": filled, "total": len(active)},
     }, buttons=buttons)
 
 
 def summary_rows(form: ApplicationForm, data: dict) -> list[dict[str, str]]:
-    return [{"field": f.field, "label": f.label, "value": display(f, data.get(f.field))} for f in form.fields]
+    return [{"field": f.field, "label": f.label, "value": display(f, data.get(f.field))} for f in form.active(data)]
 
 
 def show_summary(dispatcher: CollectingDispatcher, form: ApplicationForm, data: dict) -> None:
@@ -147,6 +148,13 @@ def show_summary(dispatcher: CollectingDispatcher, form: ApplicationForm, data: 
         "以上信息无误请说“确认提交”；需要修改请直接告诉我，例如“电话改成13900001111”。",
         data={"form": form.guide, "items": list(form.items), "rows": rows, "masked": True},
         buttons=[button("确认提交", "/confirm_application"), button("修改", "我要修改"), button("暂停", "/pause_application")])
+
+
+def fields_count(form: ApplicationForm) -> str:
+    """"共8项信息", or "共8项信息（另有3项视您的选择填写）" when some fields depend on answers."""
+    conditional = sum(1 for f in form.fields if f.when)
+    text = f"共{len(form.fields) - conditional}项信息"
+    return text + (f"（另有{conditional}项视您的选择填写）" if conditional else "")
 
 
 def featured() -> list[str]:
@@ -254,7 +262,7 @@ class ActionStartApplication(HotlineAction):
         form = form_for(guide, items)
         replaced = tracker.get_slot("app_guide") if state in ("filling", "paused") and app_data(tracker) else None
         intro = (f"好的，我来帮您在线填写「{guide.name}」联办申请表（一表申请），涉及{len(form.items)}个事项："
-                 f"{'、'.join(form.items)}，共{len(form.fields)}项信息，每项只需填写一次。"
+                 f"{'、'.join(form.items)}，{fields_count(form)}，每项只需填写一次。"
                  "填写中您可以随时修改已填内容或咨询问题，也可以说“暂停”或“取消”。")
         if replaced and replaced != guide.name:
             intro = f"您之前未填完的「{replaced}」申请表已放弃。" + intro
@@ -299,18 +307,25 @@ class ValidateApplicationForm(HotlineAction):
             return []
         if outcome.repeat:
             return keep
+        before = set(data)
         data.update(outcome.updates)
+        data, dropped = form.prune(data)   # a corrected choice can make later answers no longer apply
         failures = dict(tracker.get_slot("app_failures") or {})
-        for name in outcome.updates:
+        for name in list(outcome.updates) + dropped:
             failures.pop(name, None)
         self._report(dispatcher, form, data, asked, outcome, failures)
+        removed = [n for n in dropped if n in before]
+        if removed:
+            labels = "、".join(form.get(n).label for n in removed)
+            say(dispatcher, "form_dropped", f"根据您的修改，{labels}不再需要填写，已为您删除。",
+                data={"form": form.guide, "fields": removed})
         events = [SlotSet("app_data", data), SlotSet("app_failures", failures)]
         if asked == CONFIRM:
             if outcome.confirmed:
                 return events + [SlotSet(ANSWER, "confirmed"), SlotSet("app_state", "confirmed"), SlotSet(REQUESTED, None)]
             if outcome.edit_requested:
                 say(dispatcher, "form_edit", "好的，请告诉我需要修改哪一项和正确的内容，例如“电话改成13900001111”或“孩子姓名改成王小明”。",
-                    data={"form": form.guide, "fields": [f.field for f in form.fields]})
+                    data={"form": form.guide, "fields": [f.field for f in form.active(data)]})
             elif outcome.unclear:
                 say(dispatcher, "form_edit", "请确认以上信息：无误请说“确认提交”；需要修改请直接告诉我，例如“电话改成13900001111”。",
                     data={"form": form.guide}, buttons=[button("确认提交", "/confirm_application")])

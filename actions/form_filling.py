@@ -330,6 +330,7 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
               confidence: float = 0.0, today: date | None = None) -> Outcome:
     """What this utterance means for the form (see module docstring)."""
     today = today or validators.today_local()
+    form = form.open_fields(data)   # fields an earlier answer rules out cannot be filled
     raw = normalize(text or "")
     compact = re.sub(r"(?<=\d)[\s\-－](?=\d)", "", raw)
     out = Outcome()
@@ -390,6 +391,10 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
     if asked_spec is not None and asked_spec.field in out.errors and residual:
         _absorb_address(out, form, data, residual, asked_spec)
     _check_consistency(out, form, data, compact, today)
+    ruled = form.ruled_out({**data, **out.updates})   # e.g. "改成网点领取，地址是…" in one breath
+    for name in ruled:
+        out.updates.pop(name, None)
+        out.errors.pop(name, None)
     for name in out.updates:
         if data.get(name) not in (None, ""):
             out.corrected.append(name)

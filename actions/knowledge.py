@@ -125,6 +125,13 @@ class ActionAnswerGuide(HotlineAction):
     @staticmethod
     def _search(dispatcher: CollectingDispatcher, text: str) -> list[dict]:
         result = get_retriever().search(text, k=3)
+        if result.get("suggestions"):  # close but not sure: ask, never answer with a guess
+            names = result["suggestions"]
+            say(dispatcher, "clarify", "抱歉，我不太确定您要咨询的事项。您是想问下面这项吗？如果都不是，可以换个说法或转人工。",
+                data={"question": "guide", "candidates": names, "unsure": True},
+                buttons=[button(n, f'/choose_guide{{"guide": "{n}"}}') for n in names]
+                + [button("都不是，转人工", "/request_human")])
+            return []
         if not result["answerable"]:
             say(dispatcher, "guide_not_found", NOT_FOUND_TEXT, data={"query": text, "answerable": False},
                 buttons=[button("转人工", "/request_human"), button("我能问什么", "/ask_capabilities")])

@@ -2,11 +2,13 @@
 
 A bundle's guide lists each form field once with the covered items that need it
 (knowledge/guides/*.yaml `form`). For the items a caller chose, the form is the fields
-needed by at least one of them, in the guide's order. Nothing about forms is hard-coded.
+needed by at least one of them, in the guide's order. A field may also depend on earlier
+answers (`when`: choice field -> allowed values): it is asked, required, shown and kept only
+while every one of those answers is one of the allowed values. Nothing about forms is hard-coded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Iterable
 
@@ -22,6 +24,16 @@ class FieldSpec:
     options: tuple[str, ...] = ()
     needed_by: tuple[str, ...] = ()   # covered items that need this field
     required: bool = True
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()   # earlier choice field -> allowed values
+
+    def condition_met(self, data: dict[str, Any], active: set[str]) -> bool:
+        """Every controlling field is itself applicable (in `active`) and answered with an allowed value."""
+        return all(name in active and data.get(name) in allowed for name, allowed in self.when)
+
+    def ruled_out(self, data: dict[str, Any], ruled: set[str]) -> bool:
+        """A controlling field is ruled out itself or already answered with a value that is not allowed."""
+        return any(name in ruled or (data.get(name) is not None and data.get(name) not in allowed)
+                   for name, allowed in self.when)
 
     @property
     def rule(self) -> str:
@@ -38,7 +50,8 @@ class FieldSpec:
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "label": self.label, "type": self.type, "options": list(self.options),
-                "needed_by": list(self.needed_by), "required": self.required, "rule": self.rule}
+                "needed_by": list(self.needed_by), "required": self.required, "rule": self.rule,
+                "when": {name: list(allowed) for name, allowed in self.when}}
 
     def validate(self, raw: Any, *, today: date | None = None) -> validators.Check:
         if raw is None or (isinstance(raw, str) and not raw.strip()):
@@ -60,20 +73,61 @@ class ApplicationForm:
     def get(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.field == name), None)
 
+    def active(self, data: dict[str, Any]) -> list[FieldSpec]:
+        """The fields that apply given the answers so far (conditions met), in form order."""
+        names: set[str] = set()
+        out = []
+        for f in self.fields:
+            if f.condition_met(data, names):
+                names.add(f.field)
+                out.append(f)
+        return out
+
+    def ruled_out(self, data: dict[str, Any]) -> set[str]:
+        """Fields whose condition an answer already given rules out (not those still waiting for one)."""
+        ruled: set[str] = set()
+        for f in self.fields:
+            if f.when and f.ruled_out(data, ruled):
+                ruled.add(f.field)
+        return ruled
+
+    def open_fields(self, data: dict[str, Any]) -> "ApplicationForm":
+        """This form without the fields ruled out by the answers so far (what a caller can still fill)."""
+        ruled = self.ruled_out(data)
+        if not ruled:
+            return self
+        return replace(self, fields=tuple(f for f in self.fields if f.field not in ruled))
+
+    def prune(self, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(data without the values of fields an answer rules out, names of the fields dropped).
+
+        A value volunteered for a field whose controlling question is still unanswered is kept.
+        """
+        ruled = self.ruled_out(data)
+        dropped = [f.field for f in self.fields if f.field in ruled and f.field in data]
+        return {k: v for k, v in data.items() if k not in dropped}, dropped
+
     def missing(self, data: dict[str, Any]) -> list[FieldSpec]:
-        return [f for f in self.fields if data.get(f.field) is None]
+        return [f for f in self.active(data) if data.get(f.field) is None]
 
     def as_dict(self) -> dict[str, Any]:
         return {"guide": self.guide, "items": list(self.items), "fields": [f.as_dict() for f in self.fields]}
 
     def validate(self, data: dict[str, Any], *, today: date | None = None) -> tuple[dict[str, str], dict[str, str]]:
-        """(clean values, errors by field). Unknown keys are errors too, so typos do not vanish silently."""
+        """(clean values, errors by field). Unknown keys are errors too, so typos do not vanish silently.
+
+        A field whose condition the (clean) earlier answers do not meet is neither required nor kept.
+        """
         clean: dict[str, str] = {}
         errors: dict[str, str] = {}
         for key in data:
             if self.get(key) is None and key not in self.other_fields:
                 errors[key] = "该申请表没有这一项。"
+        active: set[str] = set()
         for spec in self.fields:
+            if spec.when and not spec.condition_met(clean, active):
+                continue
+            active.add(spec.field)
             check = spec.validate(data.get(spec.field), today=today)
             if check.ok:
                 clean[spec.field] = check.value or ""
@@ -108,6 +162,7 @@ def form_for(guide: Guide, chosen: Iterable[str] | None = None) -> ApplicationFo
         needed_by = tuple(f.items) or all_items
         if set(needed_by) & set(items):
             fields.append(FieldSpec(f.field, f.label, f.type, tuple(f.options),
-                                    tuple(i for i in needed_by if i in items), f.required))
+                                    tuple(i for i in needed_by if i in items), f.required,
+                                    tuple((name, tuple(allowed)) for name, allowed in f.when.items())))
     chosen = {f.field for f in fields}
     return ApplicationForm(guide.name, items, tuple(fields), tuple(f.field for f in guide.form if f.field not in chosen))

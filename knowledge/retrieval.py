@@ -86,7 +86,8 @@ class Retriever:
         """Best guides for a caller's question.
 
         Returns {"answerable", "results": [{"name", "score", "dense", "lexical"}], "confidence",
-        "clear", "candidates", "mode", "version"}. `answerable` is the calibrated decision that the
+        "clear", "candidates", "suggestions", "mode", "version"}. `suggestions` (non-empty only for
+        an unanswerable question that came close) names guides to offer as "did you mean". `answerable` is the calibrated decision that the
         top guide answers the question (False: out of scope, hand over or say so). `clear` is False
         when other guides score within close_margin of the top one; `candidates` then lists
         those 2-3 guides, best first, for the dialogue to offer as buttons.
@@ -110,10 +111,14 @@ class Retriever:
         ]
         top = float(scores[order[0]])
         conf = float(confidence(scores, dense, core, detail, s))
-        answerable = conf >= threshold_for(s, self.hybrid)
+        threshold = threshold_for(s, self.hybrid)
+        answerable = conf >= threshold
         close = [self.names[i] for i in order[: s.max_candidates] if top - float(scores[i]) <= s.close_margin]
         clear = len(close) <= 1
-        return self._result(results, answerable, conf, clear, close if answerable and not clear else [])
+        result = self._result(results, answerable, conf, clear, close if answerable and not clear else [])
+        if not answerable and conf >= threshold - s.suggest_margin:
+            result["suggestions"] = [self.names[i] for i in order[:2] if top - float(scores[i]) <= s.close_margin]
+        return result
 
     def _result(self, results: list[dict], answerable: bool, conf: float, clear: bool,
                 candidates: list[str]) -> dict:
@@ -123,6 +128,7 @@ class Retriever:
             "confidence": round(conf, 4),
             "clear": bool(clear),
             "candidates": candidates,
+            "suggestions": [],
             "mode": self.mode,
             "version": self.version,
         }

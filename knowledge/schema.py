@@ -83,6 +83,9 @@ class FormField(Strict):
     options: list[str] = Field(default_factory=list)
     items: list[str] = Field(default_factory=list, description="covered items needing it; empty = all")
     required: bool = True
+    when: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="earlier choice field -> allowed values; asked (and required) only when every one matches")
 
 
 class Guide(Strict):
@@ -135,6 +138,8 @@ class Guide(Strict):
                 if set(values) - situations[sid]:
                     raise ValueError(f"material {m.name!r} names unknown options of {sid!r}: {values}")
         seen: set[str] = set()
+        earlier: dict[str, FormField] = {}
+        all_fields = {f.field for f in self.form}
         for f in self.form:
             if f.field in seen:
                 raise ValueError(f"form field {f.field!r} is defined twice")
@@ -143,11 +148,34 @@ class Guide(Strict):
                 raise ValueError(f"form field {f.field!r} names unknown items")
             if f.type == "choice" and len(f.options) < 2:
                 raise ValueError(f"form field {f.field!r} of type choice needs options")
+            _check_when(f, earlier, all_fields)
+            earlier[f.field] = f
         text = yaml.safe_dump(self.model_dump(), allow_unicode=True)
         for marker in PLACEHOLDERS:
             if marker in text:
                 raise ValueError(f"placeholder text {marker!r} is not allowed in a published guide")
         return self
+
+
+def _check_when(f: FormField, earlier: dict[str, FormField], all_fields: set[str]) -> None:
+    """A condition names an earlier choice field of the same form and only its options."""
+    for name, values in f.when.items():
+        where = f"form field {f.field!r}: when.{name}"
+        if name not in earlier:
+            if name == f.field or name in all_fields:
+                raise ValueError(f"{where}: field {name!r} must come earlier in the form than {f.field!r}")
+            raise ValueError(f"{where}: names unknown form field {name!r}")
+        ctl = earlier[name]
+        if ctl.type != "choice":
+            raise ValueError(f"{where}: field {name!r} is of type {ctl.type}, a condition needs a choice field")
+        if not values:
+            raise ValueError(f"{where}: list at least one option of {name!r}")
+        unknown = [v for v in values if v not in ctl.options]
+        if unknown:
+            raise ValueError(f"{where}: {unknown} are not options of {name!r} ({'、'.join(ctl.options)})")
+        if ctl.items and (not f.items or set(f.items) - set(ctl.items)):
+            raise ValueError(f"{where}: field {name!r} is not asked for every item that needs {f.field!r}; "
+                             f"its items must include {f.items or 'all items'}")
 
 
 class GuideError(ValueError):

@@ -119,3 +119,19 @@ def test_apply_button_starts_the_one_table_form_for_the_chosen_items(conversatio
     assert started[0]["data"]["form"] == "新生儿出生一件事"
     assert set(started[0]["data"]["items"]) == {"户口登记", "城乡居民医疗保险参保登记"}
     assert messages[-1]["kind"] == "form_question"
+
+
+def test_a_near_miss_is_offered_as_a_question_not_answered_with_a_guess(conversation):
+    [reply] = conversation.say("我爸去世了要办哪些手续")
+    if reply["kind"] == "guide_answer":  # confidently answered is fine too, as long as it is the right guide
+        assert reply["data"]["guide"] == "身后一件事"
+        return
+    assert reply["kind"] == "clarify" and reply["data"]["unsure"] is True
+    assert "身后一件事" in reply["data"]["candidates"]
+    assert any(b["payload"] == "/request_human" for b in reply["buttons"])
+    pick = next(b for b in reply["buttons"] if b["title"] == "身后一件事")
+    messages = conversation.say(pick["payload"])
+    if messages[-1]["kind"] == "clarify":  # the guide's one situation question
+        assert messages[-1]["data"]["guide"] == "身后一件事"
+        messages = conversation.say(messages[-1]["buttons"][0]["payload"])
+    assert _answer(messages)["data"]["guide"] == "身后一件事"

@@ -356,3 +356,118 @@ def test_a_guidance_button_clicked_mid_form_is_not_taken_as_the_answer():
     out = interpret('/choose_option{"option": "marriage=married"}', form, {}, "applicant_name",
                     intent="choose_option", confidence=1.0)
     assert out.interrupt and not out.updates and not out.errors
+
+
+# -- fields that depend on an earlier answer (`when` in a guide's form) ---------------------------------------------------
+SSCARD = {
+    "applicant_name": "赵敏", "applicant_id_number": "150203198804120024", "applicant_phone": "13700001234",
+    "service_type": "首次申领", "card_bank": "中国建设银行", "delivery_method": "网点现场领取",
+    "transit_function": "开通", "handler_type": "本人",
+}
+
+
+@pytest.fixture
+def sscard_form():
+    return form_for(guide("社会保障卡居民服务一件事"))
+
+
+def test_a_dependent_field_is_skipped_unless_its_condition_is_met(sscard_form):
+    spec = sscard_form.get("loss_type")
+    assert spec.when == (("service_type", ("遗失补领", "挂失")),)
+    assert sscard_form.as_dict()["fields"][[f.field for f in sscard_form.fields].index("loss_type")]["when"] == {
+        "service_type": ["遗失补领", "挂失"]}
+    first = dict(SSCARD)
+    assert not sscard_form.missing(first)
+    asked = [f.field for f in sscard_form.active(first)]
+    assert "loss_type" not in asked and "delivery_address" not in asked and "agent_name" not in asked
+    # until the choice is answered the dependent field is not asked either
+    partial = {k: first[k] for k in ("applicant_name", "applicant_id_number", "applicant_phone")}
+    assert sscard_form.missing(partial)[0].field == "service_type"
+    # the condition met: asked right after the choice, and required
+    lost = dict(SSCARD, service_type="遗失补领", delivery_method="免费邮寄到家", handler_type="委托他人代办")
+    assert [f.field for f in sscard_form.missing(lost)] == ["loss_type", "delivery_address", "agent_name",
+                                                             "agent_id_number"]
+    assert all(f.required for f in sscard_form.missing(lost))
+    # a service-only caller is not asked about banks, delivery or loss at all
+    service_only = {k: v for k, v in SSCARD.items() if k not in ("card_bank", "delivery_method")}
+    service_only["service_type"] = "开通就医购药"
+    assert sscard_form.missing(service_only) == []
+
+
+def test_validation_requires_only_what_applies(sscard_form):
+    clean, errors = sscard_form.validate(dict(SSCARD), today=TODAY)
+    assert errors == {} and "loss_type" not in clean and "delivery_address" not in clean and "agent_name" not in clean
+    clean, errors = sscard_form.validate(dict(SSCARD, service_type="挂失", handler_type="委托他人代办"), today=TODAY)
+    assert set(errors) == {"loss_type", "agent_name", "agent_id_number"}
+    assert "card_bank" not in clean and "delivery_method" not in clean   # given, but a 挂失 needs neither
+    # an answer for a field that does not apply is dropped, not stored and not an error
+    clean, errors = sscard_form.validate(dict(SSCARD, loss_type="正式挂失", delivery_address="包头市青山区幸福路8号"),
+                                         today=TODAY)
+    assert errors == {} and "loss_type" not in clean and "delivery_address" not in clean
+    # choices are compared after canonicalisation ("邮寄" = 免费邮寄到家)
+    clean, errors = sscard_form.validate(dict(SSCARD, delivery_method="邮寄"), today=TODAY)
+    assert errors == {"delivery_address": "“邮寄地址”为必填项。"}
+
+
+def test_the_conversation_only_fills_fields_that_apply(sscard_form):
+    data = dict(SSCARD)
+    out = interpret("地址是包头市青山区幸福路8号3栋2单元501室", sscard_form, data, CONFIRM, today=TODAY)
+    assert "delivery_address" not in out.updates
+    data = {k: v for k, v in SSCARD.items() if k not in ("delivery_method", "transit_function", "handler_type")}
+    out = interpret("邮寄", sscard_form, data, "delivery_method", today=TODAY)
+    assert out.updates == {"delivery_method": "免费邮寄到家"}
+    data.update(out.updates)
+    assert sscard_form.missing(data)[0].field == "delivery_address"
+    out = interpret("包头市青山区幸福路8号3栋2单元501室", sscard_form, data, "delivery_address", today=TODAY)
+    assert out.updates == {"delivery_address": "包头市青山区幸福路8号3栋2单元501室"}
+
+
+def test_correcting_the_choice_drops_answers_that_no_longer_apply(sscard_form):
+    data = dict(SSCARD, service_type="遗失补领", loss_type="正式挂失", delivery_method="免费邮寄到家",
+                delivery_address="包头市青山区幸福路8号3栋2单元501室", handler_type="委托他人代办",
+                agent_name="李芳", agent_id_number="150102199003071237")
+    assert sscard_form.prune(data) == (data, [])
+    out = interpret("领卡方式改成网点现场领取", sscard_form, data, CONFIRM, today=TODAY)
+    assert out.updates == {"delivery_method": "网点现场领取"}
+    kept, dropped = sscard_form.prune({**data, **out.updates})
+    assert dropped == ["delivery_address"] and "delivery_address" not in kept and kept["loss_type"] == "正式挂失"
+    # a choice that rules out a controlling field rules out its dependants too
+    kept, dropped = sscard_form.prune({**data, "service_type": "开通就医购药", "handler_type": "本人"})
+    assert dropped == ["loss_type", "card_bank", "delivery_method", "delivery_address", "agent_name", "agent_id_number"]
+    # a value given before its choice was answered is kept until the choice rules it out
+    early = {"delivery_address": "包头市青山区幸福路8号3栋2单元501室"}
+    assert sscard_form.prune(early) == (early, [])
+
+
+def test_the_form_action_drops_and_reports_answers_that_no_longer_apply(sscard_form):
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.applications import ValidateApplicationForm, summary_rows
+
+    data = dict(SSCARD, delivery_method="免费邮寄到家", delivery_address="包头市青山区幸福路8号3栋2单元501室")
+    assert "delivery_address" in {r["field"] for r in summary_rows(sscard_form, data)}
+    slots = {"app_guide": "社会保障卡居民服务一件事", "app_items": [], "app_data": data, "app_field": CONFIRM,
+             "app_failures": {}, "app_state": "filling"}
+    message = {"text": "领卡方式改成网点现场领取", "intent": {"name": "inform", "confidence": 0.9}}
+    tracker = Tracker("unit-when", slots, message, [{"event": "user", "text": message["text"]}], False, None,
+                      {"name": "application_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = ValidateApplicationForm().run(dispatcher, tracker, {})
+    stored = next(e["value"] for e in events if e.get("name") == "app_data")
+    assert stored["delivery_method"] == "网点现场领取" and "delivery_address" not in stored
+    kinds = [m["custom"]["kind"] for m in dispatcher.messages]
+    assert "form_correction" in kinds and "form_dropped" in kinds, kinds
+    assert "delivery_address" not in {r["field"] for r in summary_rows(sscard_form, stored)}
+
+
+def test_api_honours_dependent_fields(client):
+    payload = {"guide": "社会保障卡居民服务一件事", "data": dict(SSCARD, delivery_method="免费邮寄到家"), "sender": "w-when"}
+    bad = client.post("/api/applications", json=payload)
+    assert bad.status_code == 422 and [f["field"] for f in bad.json()["detail"]["fields"]] == ["delivery_address"]
+    payload["data"] = dict(SSCARD, loss_type="正式挂失")
+    ok = client.post("/api/applications", json=payload)
+    assert ok.status_code == 201, ok.text
+    assert "loss_type" not in service.get_application(ok.json()["number"]).data
+    body = client.get("/api/forms/社会保障卡居民服务一件事").json()
+    assert {f["field"]: f["when"] for f in body["fields"]}["delivery_address"] == {"delivery_method": ["免费邮寄到家"]}

@@ -114,3 +114,40 @@ def test_load_guides_lists_every_broken_file(tmp_path):
     assert "no_portal.yaml: disclaimer" in message
     assert "not_yaml.yaml: cannot read YAML" in message
     assert "good.yaml" not in message.replace("no_portal.yaml", "")
+
+
+def _sscard_guide() -> dict:
+    return yaml.safe_load((GUIDES_DIR / "shehui_baozhangka_jumin_fuwu.yaml").read_text(encoding="utf-8"))
+
+
+def _form_field(raw: dict, name: str) -> dict:
+    return next(f for f in raw["form"] if f["field"] == name)
+
+
+@pytest.mark.parametrize("when, expected", [
+    ({"no_such_field": ["开通"]}, "names unknown form field 'no_such_field'"),
+    ({"agent_name": ["李芳"]}, "must come earlier in the form"),                # a later field
+    ({"delivery_address": ["x"]}, "must come earlier in the form"),            # itself
+    ({"applicant_phone": ["13700001234"]}, "a condition needs a choice field"),
+    ({"service_type": ["补办"]}, "are not options of 'service_type'"),
+    ({"service_type": []}, "list at least one option"),
+])
+def test_form_conditions_are_checked(tmp_path, when, expected):
+    raw = _sscard_guide()
+    _form_field(raw, "delivery_address")["when"] = when
+    path = tmp_path / "when_guide.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(GuideError) as info:
+        load_guide(path)
+    message = str(info.value)
+    assert message.startswith("when_guide.yaml:") and "form field 'delivery_address'" in message
+    assert expected in message, message
+
+
+def test_a_condition_needs_its_choice_wherever_the_field_is_asked(tmp_path):
+    raw = _sscard_guide()
+    _form_field(raw, "delivery_address")["items"] = ["社会保障卡挂失"]   # delivery_method is not asked for 挂失
+    path = tmp_path / "when_items.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(GuideError, match="is not asked for every item"):
+        load_guide(path)

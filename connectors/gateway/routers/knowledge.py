@@ -26,6 +26,7 @@ class SearchResult(BaseModel):
     results: list[Hit]
     clear: bool
     candidates: list[str]
+    suggestions: list[str] = []
 
 
 @router.get("/api/knowledge/search", response_model=SearchResult)
