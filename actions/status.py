@@ -105,7 +105,7 @@ class ValidateStatusForm(HotlineAction):
             if asked and not new_number and not new_factor:
                 intent, confidence = intent_of(tracker)
                 if looks_like_question(normalize(text), strict=False) or (
-                        intent in CONTROL_INTENTS | OTHER_INTENTS and confidence >= 0.6):
+                        intent in CONTROL_INTENTS | OTHER_INTENTS | {"deny"} and confidence >= 0.6):
                     return []  # not an answer: let the other rules handle it
                 self._explain(dispatcher, asked, text)
                 events.append(SlotSet(asked, None))

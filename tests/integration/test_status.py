@@ -178,3 +178,16 @@ def test_applications_on_postgresql(monkeypatch):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_caller_can_leave_a_status_check_and_ask_something_else(conversation):
+    assert conversation.kinds("我想查一下办件进度")[-1] == "status_question"
+    assert conversation.kinds("NM20261123ABCD2345")[-1] == "status_question"
+    assert conversation.kinds("1234")[0] == "status_unverified"
+    # after the answer the check is over: a guidance question is answered, not taken as a receipt number
+    reply = conversation.say("我爸的驾驶证到期了咋整")
+    assert reply[-1]["kind"] in {"guide_answer", "clarify"}, reply
+    assert conversation.kinds("查办件进度")[-1] == "status_question"
+    goodbye = conversation.kinds("不查了，再见")
+    assert goodbye[0] in {"goodbye", "text"} and "status_question" not in goodbye
+    assert conversation.kinds("谢谢")[-1] == "thanks"
