@@ -41,7 +41,7 @@ def service_env() -> dict[str, str]:
 
 def commands(model: str, env: dict[str, str]) -> dict[str, list[str]]:
     return {
-        "rasa": [str(VENV_RASA / "rasa"), "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
+        "rasa": [str(VENV_RASA / "python"), "scripts/rasa_server.py", "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
                  "--port", env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
         "actions": [str(VENV_APP / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTIONS_PORT"]],
         "gateway": [str(VENV_APP / "uvicorn"), "connectors.gateway.app:app", "--host", env.get("HOST", "127.0.0.1"),
