@@ -281,13 +281,9 @@ class ValidateApplicationForm(HotlineAction):
     def name(self) -> str:
         return "validate_application_form"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        try:
-            return self.act(dispatcher, tracker, domain)
-        except Exception:
-            log.exception("validate_application_form failed")
-            say(dispatcher, "error", "抱歉，刚才没能记录您的回答，请再说一遍。")
-            return [SlotSet(ANSWER, None), SlotSet(REQUESTED, ANSWER)]
+    def on_failure(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
+        say(dispatcher, "error", "抱歉，刚才没能记录您的回答，请再说一遍。")
+        return [SlotSet(ANSWER, None), SlotSet(REQUESTED, ANSWER)]  # keep the form asking
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         keep = [SlotSet(ANSWER, None), SlotSet(REQUESTED, ANSWER)]

@@ -35,12 +35,16 @@ class HotlineAction(Action, metaclass=ABCMeta):
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         """The action's work; the list of events it returns goes back to Rasa."""
 
+    def on_failure(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
+        """What the caller hears, and the events returned, when act() fails."""
+        say(dispatcher, "error",
+            "抱歉，系统暂时出了点问题，没能完成您的请求。请稍后再试，或拨打12345由人工为您服务。",
+            data={"action": self.name()}, buttons=[button("转人工", "/request_human")])
+        return []
+
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         try:
             return self.act(dispatcher, tracker, domain)
         except Exception:
             log.exception("action %s failed", self.name())
-            say(dispatcher, "error",
-                "抱歉，系统暂时出了点问题，没能完成您的请求。请稍后再试，或拨打12345由人工为您服务。",
-                data={"action": self.name()}, buttons=[button("转人工", "/request_human")])
-            return []
+            return self.on_failure(dispatcher, tracker)

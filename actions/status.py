@@ -82,12 +82,9 @@ class ValidateStatusForm(HotlineAction):
     def name(self) -> str:
         return "validate_status_form"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        try:
-            return self.act(dispatcher, tracker, domain)
-        except Exception:
-            say(dispatcher, "error", "抱歉，刚才没能记录您的回答，请再说一遍。")
-            return [SlotSet(REQUESTED, tracker.get_slot(REQUESTED) or "status_number")]
+    def on_failure(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list:
+        say(dispatcher, "error", "抱歉，刚才没能记录您的回答，请再说一遍。")
+        return [SlotSet(REQUESTED, tracker.get_slot(REQUESTED) or "status_number")]  # keep the form asking
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         number, factor = tracker.get_slot("status_number"), tracker.get_slot("status_verify")
