@@ -70,6 +70,12 @@ def _candidates(dispatcher: CollectingDispatcher, names: list[str]) -> None:
         buttons=[button(n, f'/choose_guide{{"guide": "{n}"}}') for n in names])
 
 
+def _still_about(result: dict, guide: Guide) -> bool:
+    """A situation or item follow-up stays on the current guide unless retrieval clearly names another."""
+    top = result["results"][0]["name"] if result["results"] else None
+    return not result["answerable"] or top == guide.name
+
+
 class ActionAnswerGuide(HotlineAction):
     def name(self) -> str:
         return "action_answer_guide"
@@ -95,36 +101,30 @@ class ActionAnswerGuide(HotlineAction):
             _apply_option(sel, _entity(tracker, "option"))
             return _answer(dispatcher, sel)
 
-        if current is not None and self._is_variant(intent, text, current):
-            sel = _selection_from_slots(tracker, current)
-            sel.situation.update(detect_situation(current, text))
-            items = detect_items(current, text)
-            if items is not None:
-                sel.items = items
-            elif intent == "ask_variant" and "几项" in text:
-                say(dispatcher, "clarify",
-                    f"好的，{current.name}包括：" + "、".join(i.name for i in current.items)
-                    + "。请告诉我您要办哪几项，例如“只办" + current.items[0].name + "”。",
-                    data={"guide": current.name, "question": "items", "options": [i.name for i in current.items]})
-                return []
-            return _answer(dispatcher, sel)
+        result = None  # one retrieval per turn, shared by the follow-up check and the search
+        if current is not None:
+            found, items = detect_situation(current, text), detect_items(current, text)
+            if intent != "ask_variant" and (found or items is not None):
+                result = get_retriever().search(text, k=3)
+            if intent == "ask_variant" or (result is not None and _still_about(result, current)):
+                sel = _selection_from_slots(tracker, current)
+                sel.situation.update(found)
+                if items is not None:
+                    sel.items = items
+                elif intent == "ask_variant" and "几项" in text:
+                    say(dispatcher, "clarify",
+                        f"好的，{current.name}包括：" + "、".join(i.name for i in current.items)
+                        + "。请告诉我您要办哪几项，例如“只办" + current.items[0].name + "”。",
+                        data={"guide": current.name, "question": "items",
+                              "options": [i.name for i in current.items]})
+                    return []
+                return _answer(dispatcher, sel)
 
-        return self._search(dispatcher, text)
-
-    @staticmethod
-    def _is_variant(intent: str | None, text: str, guide: Guide) -> bool:
-        """A follow-up about the current guide rather than a new question."""
-        if intent == "ask_variant":
-            return True
-        if not (detect_situation(guide, text) or detect_items(guide, text)):
-            return False
-        result = get_retriever().search(text, k=3)
-        top = result["results"][0]["name"] if result["results"] else None
-        return not result["answerable"] or top == guide.name
+        return self._search(dispatcher, text, result)
 
     @staticmethod
-    def _search(dispatcher: CollectingDispatcher, text: str) -> list[dict]:
-        result = get_retriever().search(text, k=3)
+    def _search(dispatcher: CollectingDispatcher, text: str, result: dict | None = None) -> list[dict]:
+        result = result or get_retriever().search(text, k=3)
         if result.get("suggestions"):  # close but not sure: ask, never answer with a guess
             names = result["suggestions"]
             say(dispatcher, "clarify", "抱歉，我不太确定您要咨询的事项。您是想问下面这项吗？如果都不是，可以换个说法或转人工。",

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from nlu.textnorm import normalize
 
-NUMBERS = {"fire": "119", "police": "110", "medical": "120"}
+# Who to call for each kind of emergency, in the order they are read out.
+NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("120",), "danger": ("110",)}
 
 # Each rule: category -> patterns. Numbers to call are derived from the categories hit.
 _RULES: dict[str, list[str]] = {
@@ -79,8 +80,7 @@ def detect(text: str) -> Emergency | None:
         return None
     numbers: list[str] = []
     for cat in categories:
-        wanted = {"fire": ["119"], "gas": ["119"], "police": ["110"], "medical": ["120"], "danger": ["110"]}[cat]
-        numbers.extend(n for n in wanted if n not in numbers)
+        numbers.extend(n for n in NUMBERS[cat] if n not in numbers)
     if "danger" in categories and re.search(r"伤|血|落水|溺水|掉(进|到)|车祸|坍塌", stripped) and "120" not in numbers:
         numbers.append("120")
     return Emergency(categories=categories, numbers=tuple(numbers))

@@ -20,10 +20,6 @@ class Catalog:
     def get(self, name: str | None) -> Guide | None:
         return self._by_name.get(name or "")
 
-    @property
-    def names(self) -> list[str]:
-        return list(self._by_name)
-
 
 class _CatalogHolder:
     CHECK_SECONDS = 1.0

@@ -2,7 +2,6 @@
 on free ports with a throw-away data directory, only when a test asks for it."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import uuid
@@ -54,7 +53,3 @@ def conversation(live_gateway):
     convo = Conversation(live_gateway)
     yield convo
     convo.client.close()
-
-
-def pretty(messages: list[dict]) -> str:
-    return json.dumps(messages, ensure_ascii=False, indent=1)
