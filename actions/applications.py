@@ -20,6 +20,7 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.form_filling import CONFIRM, interpret
+from actions.knowledge import understand
 from actions.messages import HotlineAction, button, say
 from core import applications as service
 from core.application_forms import ApplicationForm, FieldSpec, UnknownItems, form_for
@@ -505,5 +506,9 @@ class ActionCancelApplication(HotlineAction):
                 f"好的，已取消「{tracker.get_slot('app_guide')}」的在线申请，您填写的信息不会保存。如需重新申请，随时告诉我。",
                 data={"form": tracker.get_slot("app_guide")})
             return [ActiveLoop(None), SlotSet(REQUESTED, None)] + reset_events()
+        if tracker.active_loop_name is None:  # "消防那个先不办" is about the guide's items, not a form
+            events = understand(dispatcher, tracker)
+            if events is not None:
+                return events
         say(dispatcher, "application_none", "目前没有正在进行的申请或查询。还有什么可以帮您？")
         return [ActiveLoop(None), SlotSet(REQUESTED, None)] if tracker.active_loop_name == FORM else []

@@ -7,29 +7,39 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.knowledge import is_acknowledgement, understand
 from actions.messages import HotlineAction, button, say
-from core import safety
 from core.db import session_scope
 from core.models import HandoffRequest
 from core.privacy import mask_text
+from nlu.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
 HOTLINE = "12345"
 FALLBACKS_BEFORE_HUMAN = 2
-NOT_UNDERSTOOD = {"nlu_fallback", "unclear"}
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
-    """How many of the latest user messages in a row the assistant could not understand."""
-    count = 0
+    """How many user messages in a row (this one included) the assistant could not understand.
+
+    Counted from what the assistant answered, not from the intent: a message the classifier could
+    not place but the guides answered was understood.
+    """
+    count = 1
+    replies: list[str] = []
+    seen_current = False
     for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        intent = (event.get("parse_data") or {}).get("intent", {}).get("name")
-        if intent not in NOT_UNDERSTOOD:
-            break
-        count += 1
+        if event.get("event") == "bot":
+            replies.append(((event.get("data") or {}).get("custom") or {}).get("kind", ""))
+        elif event.get("event") == "user":
+            if not seen_current:
+                seen_current, replies = True, []
+                continue
+            if "fallback" not in replies:
+                break
+            count += 1
+            replies = []
     return count
 
 
@@ -53,19 +63,6 @@ def record_handoff(tracker: Tracker, reason: str) -> int | None:
         return None
 
 
-class ActionEmergency(HotlineAction):
-    def name(self) -> str:
-        return "action_emergency"
-
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        found = safety.detect(tracker.latest_message.get("text") or "")
-        if found is None:  # the classifier heard an emergency the rules did not name
-            found = safety.Emergency(categories=("police", "medical", "fire"), numbers=("110", "120", "119"))
-        say(dispatcher, "emergency", found.reply,
-            data={"numbers": list(found.numbers), "categories": list(found.categories)})
-        return []
-
-
 class ActionRequestHuman(HotlineAction):
     def name(self) -> str:
         return "action_request_human"
@@ -84,10 +81,28 @@ class ActionRequestHuman(HotlineAction):
 
 
 class ActionFallback(HotlineAction):
+    """When the intent alone does not decide: context and the guides first, then an honest reply.
+
+    Reached for "not understood" (nlu_fallback, unclear), for a yes/no with nothing pending and for
+    out-of-scope. A message the guides answer is answered; a bare "好的" gets "好的"; otherwise the
+    caller is told we did not understand, and the second time in a row is offered a human agent.
+    """
+
     def name(self) -> str:
         return "action_fallback"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        events = understand(dispatcher, tracker)
+        if events is not None:
+            return events
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        text = normalize(tracker.latest_message.get("text") or "")
+        if intent in ("affirm", "deny") and is_acknowledgement(text):
+            dispatcher.utter_message(response="utter_ok")
+            return []
+        if intent == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return []
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
             say(
                 dispatcher,

@@ -20,7 +20,7 @@ CONFIRM = "__confirm__"   # the pseudo-field asked when the summary is shown
 
 # Intents after which a message that is not a valid answer is handed to other rules.
 CONTROL_INTENTS = {"pause_application", "cancel_application", "start_application",
-                   "request_human", "check_status", "emergency"}
+                   "request_human", "check_status"}
 OTHER_INTENTS = {"ask_guide", "ask_variant", "ask_time", "ask_where", "ask_online", "ask_fee", "choose_guide", "choose_option",
                  "ask_capabilities", "bot_challenge", "out_of_scope", "goodbye", "greet", "thank"}
 
@@ -343,7 +343,7 @@ def interpret(text: str, form: ApplicationForm, data: dict, asked: str | None, *
         out.interrupt = True
         return out
 
-    if intent in ("pause_application", "cancel_application", "request_human", "check_status", "emergency") \
+    if intent in ("pause_application", "cancel_application", "request_human", "check_status") \
             and confidence >= 0.7 and not re.search(r"\d{4}", compact):
         out.interrupt = True
         return out

@@ -155,12 +155,15 @@ class ActionCheckStatus(HotlineAction):
         again = [button("重新查询", "/check_status"), button("转人工", "/request_human")]
         if outcome.result == "ok":
             view = outcome.view
+            items = [{"name": i["name"], "status": i["status"], "note": i["note"], "due": i.get("due")}
+                     for i in view["items"]]
             say(dispatcher, "status_result", status_text(view), data={
                 "number": view["number"], "guide": view.get("guide", ""), "overall": view["overall"],
-                "items": [{"name": i["name"], "status": i["status"], "note": i["note"], "due": i.get("due")}
-                          for i in view["items"]],
-                "updated_at": view.get("updated_at"),
+                "items": items, "updated_at": view.get("updated_at"),
             })
+            # follow-ups such as "那我什么时候能拿到户口本" are about this application (verified just now)
+            reset.append(SlotSet("status_focus", {"number": view["number"], "guide": view.get("guide", ""),
+                                                  "overall": view["overall"], "items": items}))
         elif outcome.result == "locked":
             minutes = max(1, (outcome.retry_after + 59) // 60)
             say(dispatcher, "status_locked",

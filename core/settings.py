@@ -40,6 +40,12 @@ class Settings:
     rasa_timeout_seconds: int = field(default_factory=lambda: _int("RASA_TIMEOUT_SECONDS", 20))
     admin_token: str = field(default_factory=lambda: _env("ADMIN_TOKEN", ""))
     cors_origins: list[str] = field(default_factory=lambda: [o.strip() for o in _env("CORS_ORIGINS", "*").split(",")])
+    # staff accounts (core/staff): sessions, login lockout, cookies of the browser consoles
+    staff_session_hours: int = field(default_factory=lambda: max(1, _int("STAFF_SESSION_HOURS", 12)))
+    staff_lock_max_failures: int = field(default_factory=lambda: max(1, _int("STAFF_LOCK_MAX_FAILURES", 5)))
+    staff_lock_minutes: int = field(default_factory=lambda: max(1, _int("STAFF_LOCK_MINUTES", 15)))
+    staff_login_per_minute: int = field(default_factory=lambda: max(1, _int("STAFF_LOGIN_PER_MINUTE", 20)))
+    staff_cookie_secure: str = field(default_factory=lambda: _env("STAFF_COOKIE_SECURE", "auto").lower())
 
     @property
     def db_url(self) -> str:

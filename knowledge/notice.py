@@ -11,18 +11,13 @@ from urllib.parse import urlencode
 
 import jieba
 
+from knowledge.items import ABBREVIATIONS, detect_items  # noqa: F401  (detect_items re-exported)
 from knowledge.schema import Guide, Material, Situation
 from nlu.textnorm import normalize
 
 NEGATION = re.compile(r"[没未非不无]")
-PARTIAL = re.compile(r"只|仅|就办|单独|部分|其中|不办|不用办|不需要办|除了")
-EXCLUDE = re.compile(r"(不办|不用办|不需要办|除了|不要)")
 # Words that every item name shares and that therefore say nothing about which item is meant.
 GENERIC = {"登记", "申领", "办理", "服务", "信息", "一件事", "申请", "证明", "许可", "变更", "核验", "提取", "查询"}
-ABBREVIATIONS = {
-    "医疗保险": ["医保"], "社会保障卡": ["社保卡"], "住房公积金": ["公积金"], "户口": ["落户", "上户口"],
-    "养老保险": ["养老金", "养老"], "居民身份证": ["身份证"], "营业执照": ["执照"], "社会保险": ["社保"],
-}
 
 
 @dataclass
@@ -91,20 +86,6 @@ def detect_situation(guide: Guide, text: str) -> dict[str, str]:
         if scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
             found[situation.id] = scored[0][1]
     return found
-
-
-def detect_items(guide: Guide, text: str) -> list[str] | None:
-    """Covered items the caller limited the request to, or None if they did not limit it."""
-    if guide.kind != "bundle" or not PARTIAL.search(text):
-        return None
-    words = _keywords(text)
-    mentioned = [i.name for i in guide.items if words & _keywords(i.name)]
-    if not mentioned:
-        return None
-    if EXCLUDE.search(text):
-        rest = [i.name for i in guide.items if i.name not in mentioned]
-        return rest or None
-    return mentioned
 
 
 def materials(sel: Selection) -> list[dict]:
@@ -229,3 +210,35 @@ def compose(sel: Selection) -> dict:
         "speech": speech,
     }
     return {"text": "\n".join(lines), "speech": speech, "data": data}
+
+
+# Follow-up questions about the guide in focus, however briefly asked ("要钱不", "在哪办", "多久").
+ASPECTS = {
+    "ask_fee": re.compile(r"钱|收费|费用|免费|交费|缴费|花费|几块|多少元"),
+    "ask_time": re.compile(r"多久|几天|多长时间|多少天|什么时候|啥时候|时限|工作日|哪天|多快|几个月"),
+    "ask_where": re.compile(r"哪里|哪儿|哪办|在哪|去哪|地点|地址|哪个窗口|什么地方|啥地方|哪个大厅"),
+    "ask_online": re.compile(r"网上|线上|手机上|手机办|app|APP|蒙速办|小程序|不用跑|在家办|跑一趟"),
+}
+
+
+def detect_aspect(text: str) -> str | None:
+    """Which detail of a guide a short follow-up asks about, or None."""
+    clean = normalize(text)
+    hits = [aspect for aspect, rx in ASPECTS.items() if rx.search(clean)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def detail_text(sel: Selection, aspect: str) -> str:
+    """The answer to one follow-up about the guide: fee, time limit, place or online."""
+    guide = sel.guide
+    if aspect == "ask_time":
+        text = f"{guide.name}承诺办理时限：{guide.time_limit.promised}；法定时限：{guide.time_limit.legal}。"
+        if len(guide.items) > 1:
+            text += "\n" + "\n".join(f"• {i.name}：{i.time_limit}" for i in guide.items if i.name in sel.chosen)
+        return text
+    if aspect == "ask_where":
+        text = f"{guide.name}可以到以下地点办理：\n" + "\n".join(f"• {w}" for w in guide.where.windows)
+        return text + (f"\n{guide.where.note}" if guide.where.note else "")
+    if aspect == "ask_online":
+        return f"{guide.name}：{_online_text(guide)}。"
+    return f"{guide.name}收费标准：{guide.fee}"

@@ -13,7 +13,7 @@ from connectors.gateway import errors
 from connectors.gateway.deps import Services
 from connectors.gateway.rasa_client import RasaClient
 from connectors.gateway.ratelimit import RateLimiter
-from connectors.gateway.routers import applications, chat, health, knowledge, web, websocket
+from connectors.gateway.routers import applications, chat, health, knowledge, staff, web, websocket
 from connectors.gateway.turns import TurnService
 from core.settings import Settings, get_settings
 from knowledge import retrieval
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(websocket.router)
     app.include_router(knowledge.router)
     app.include_router(applications.router)
+    app.include_router(staff.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app

@@ -18,6 +18,11 @@ MESSAGES = {
     "guide_not_found": "没有找到该办事指南 / No such service guide",
     "not_found": "没有找到该页面 / Not found",
     "method_not_allowed": "不支持该请求方法 / Method not allowed",
+    # staff accounts (connectors/gateway/auth.py, routers/staff.py)
+    "not_authenticated": "请先登录工作人员账号 / Staff login required",
+    "forbidden": "您的账号无权进行此操作 / Your account is not allowed to do this",
+    "csrf_failed": "安全校验失败，请刷新页面后重试 / Missing or wrong X-CSRF-Token header",
+    "invalid_credentials": "用户名或密码错误，或账号暂时无法登录 / Wrong username or password, or the account cannot log in now",
 }
 
 

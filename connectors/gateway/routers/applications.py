@@ -5,22 +5,24 @@ and so are idempotency, receipt numbers and the enumeration lock (core/applicati
 """
 from __future__ import annotations
 
-import hmac
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.gateway.auth import require_role
 from connectors.gateway.errors import MESSAGES, ApiError, error_body
 from connectors.gateway.ratelimit import RateLimiter
 from connectors.gateway.schemas import SENDER_PATTERN, ErrorResponse
 from core import applications as service
 from core.application_forms import UnknownItems, form_for
+from core.db import session_scope
 from core.settings import get_settings
+from core.staff import StaffPrincipal, audit
 from core.status_sources import STATUSES, application_view
 
 MESSAGES.update({
@@ -30,7 +32,6 @@ MESSAGES.update({
     "application_not_found": "未找到与该受理编号和验证信息相符的办件 / No application matches this number and verification",
     "verification_locked": "验证失败次数过多，请{minutes}分钟后再试 / Too many failed verifications; retry in {minutes} min",
     "status_unavailable": "办件进度查询系统暂时无法连接，请稍后再试 / The status source is unavailable",
-    "admin_unauthorized": "需要有效的管理令牌 / A valid admin token is required",
     "invalid_transition": "{reason} / Transition not allowed",
     "application_error": "{reason} / The application could not be saved",
 })
@@ -209,19 +210,13 @@ def render_form(app) -> str:
 
 
 # -- staff --------------------------------------------------------------------------------------------------
-def require_admin(authorization: str | None = Header(None), x_admin_token: str | None = Header(None)) -> str:
-    expected = get_settings().admin_token
-    given = x_admin_token or ""
-    if authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "admin_unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    return "admin-api"
+# Supervisors and admins (staff session, connectors/gateway/auth.py), or automation with ADMIN_TOKEN.
+StaffActor = Annotated[StaffPrincipal, Depends(require_role("supervisor", allow_service_token=True))]
+STAFF_ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
-@router.get("/api/admin/applications/{number}", response_model=StatusResponse,
-            responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
-def admin_show(number: str, actor: str = Depends(require_admin)) -> StatusResponse:
+@router.get("/api/admin/applications/{number}", response_model=StatusResponse, responses=STAFF_ERRORS)
+def admin_show(number: str, staff: StaffActor) -> StatusResponse:
     app = service.get_application(number[:64])
     if app is None:
         raise ApiError(404, "not_found")
@@ -229,13 +224,17 @@ def admin_show(number: str, actor: str = Depends(require_admin)) -> StatusRespon
 
 
 @router.post("/api/admin/applications/{number}/advance", response_model=StatusResponse,
-             responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-def admin_advance(number: str, body: AdvanceRequest, actor: str = Depends(require_admin)) -> StatusResponse:
+             responses={**STAFF_ERRORS, 409: {"model": ErrorResponse}})
+def admin_advance(number: str, body: AdvanceRequest, staff: StaffActor) -> StatusResponse:
     """Move one item (or all) through the life cycle; 需补正 needs a note (what to supply) and takes a due date."""
     try:
-        view = service.advance(number[:64], body.status, item=body.item, note=body.note, due=body.due, actor=actor)
+        view = service.advance(number[:64], body.status, item=body.item, note=body.note, due=body.due,
+                               actor=staff.actor)
     except service.NotFound as exc:
         raise ApiError(404, "not_found") from exc
     except service.TransitionError as exc:
         raise ApiError(409 if body.status in STATUSES else 422, "invalid_transition", reason=exc.message) from exc
+    with session_scope() as session:
+        audit(session, staff.staff_id, "application.advance", "application", view["number"], via=staff.via,
+              status=body.status, item=body.item)
     return StatusResponse.model_validate(view)

@@ -793,8 +793,60 @@
         return null;
       }).filter(function (b) { return b && b.title; });
     }
-    renderButtons(bubble, entry, buttons);
+    if (m.kind === 'clarify' && data.multi && Array.isArray(data.options) && data.options.length) {
+      renderMultiChoice(bubble, entry, data);
+    } else {
+      renderButtons(bubble, entry, buttons);
+    }
     return bubble;
+  }
+
+  /**
+   * A multiple choice (e.g. which covered items of a 一件事): toggle buttons and a confirm button.
+   * The confirm sends data.payload_template with {values} replaced by the chosen values joined by
+   * data.separator, so nobody has to type exact item names.
+   */
+  function renderMultiChoice(bubble, entry, data) {
+    var options = data.options.map(function (o) {
+      if (typeof o === 'string') return { value: o, label: o };
+      return o && typeof o === 'object' ? { value: str(o.value), label: str(o.label) || str(o.value) } : null;
+    }).filter(function (o) { return o && o.value; });
+    var picked = {};
+    var group = el('div', 'hotline-buttons hotline-multi');
+    group.setAttribute('role', 'group');
+    group.setAttribute('aria-label', '可多选，选好后点“确定”');
+    var toggles = options.map(function (o) {
+      var btn = el('button', 'hotline-quick hotline-toggle', o.label);
+      btn.type = 'button';
+      btn.setAttribute('aria-pressed', 'false');
+      btn.addEventListener('click', function () {
+        if (entry.used) return;
+        picked[o.value] = !picked[o.value];
+        btn.setAttribute('aria-pressed', picked[o.value] ? 'true' : 'false');
+        btn.classList.toggle('hotline-chosen', !!picked[o.value]);
+        confirm.disabled = !options.some(function (x) { return picked[x.value]; });
+      });
+      return btn;
+    });
+    var confirm = el('button', 'hotline-quick hotline-confirm', '确定');
+    confirm.type = 'button';
+    confirm.disabled = true;
+    var nodes = toggles.concat([confirm]);
+    confirm.addEventListener('click', function () {
+      if (entry.used) return;
+      var chosen = options.filter(function (x) { return picked[x.value]; });
+      if (!chosen.length) return;
+      var values = chosen.map(function (x) { return x.value; }).join(str(data.separator) || '|');
+      var template = str(data.payload_template) || '{values}';
+      var title = '只办：' + chosen.map(function (x) { return x.label; }).join('、');
+      setGroupUsed(entry, nodes, true, title);
+      var ok = sendMessage(template.replace('{values}', values), title, { buttons: { entry: entry, nodes: nodes } });
+      if (!ok) setGroupUsed(entry, nodes, false);
+      input.focus();
+    });
+    nodes.forEach(function (n) { group.appendChild(n); });
+    bubble.appendChild(group);
+    if (entry.used) setGroupUsed(entry, nodes, true, entry.chosen);
   }
 
   function renderUser(entry) {
