@@ -29,7 +29,6 @@ through `require_role`); tests/unit/test_staff_routes_guarded.py walks the app a
 anonymously and with a wrong role, so a new staff route cannot forget its guard. The only exceptions are
 listed in PUBLIC_STAFF_ROUTES (the login itself).
 """
-from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable, Iterator

@@ -1,5 +1,8 @@
 """The emergency rule: real emergencies always get 110/119/120; service enquiries never do."""
+from pathlib import Path
+
 import pytest
+import yaml
 
 from core.safety import detect
 
@@ -63,3 +66,23 @@ def test_ordinary_service_questions_are_not_emergencies(text):
 
 def test_reply_says_the_hotline_cannot_send_help():
     assert "不能派出救援" in detect("着火了").reply
+
+
+# Phrasings written apart from the rule (tests/unit/data/emergency_phrasings.yaml): everyday requests
+# and complaints full of alarming words (丢了, 停水, 坏了, 着急, 救, 火, 偷, 伤), and real emergencies
+# however they are phrased, crimes in progress included.
+_PHRASINGS = yaml.safe_load((Path(__file__).parent / "data" / "emergency_phrasings.yaml").read_text(encoding="utf-8"))
+
+
+def test_the_phrasing_sets_are_wide_enough():
+    assert len(_PHRASINGS["emergency"]) >= 60 and len(_PHRASINGS["not_emergency"]) >= 60
+
+
+@pytest.mark.parametrize("text", _PHRASINGS["emergency"])
+def test_written_emergencies_are_detected(text):
+    assert detect(text) is not None, text
+
+
+@pytest.mark.parametrize("text", _PHRASINGS["not_emergency"])
+def test_everyday_requests_never_raise_the_alarm(text):
+    assert detect(text) is None, text
