@@ -11,6 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.basics import HOTLINE
+from actions.knowledge import in_context
 from actions.messages import HotlineAction, button, say
 
 
@@ -19,6 +20,9 @@ class ActionReportProblem(HotlineAction):
         return "action_report_problem"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        events = in_context(dispatcher, tracker)  # "海关那个就不用了" while a bundle is in focus
+        if events is not None:
+            return events
         say(dispatcher, "appeal",
             f"您反映的问题需要由相关部门处理。在线登记诉求（工单）的功能正在建设中，请拨打{HOTLINE}热线，"
             "由人工坐席为您登记并转交责任部门办理，办理结果会回复您。如遇正在发生的危险，请先拨打110、119或120。",

@@ -211,6 +211,16 @@ def search_and_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
     return _answer(dispatcher, tracker, sel)
 
 
+def in_context(dispatcher: CollectingDispatcher, tracker: Tracker) -> list | None:
+    """Answer the message as a follow-up about the guide in focus, if it is one (no new search)."""
+    current = get_catalog().get(tracker.get_slot("current_guide"))
+    text = tracker.latest_message.get("text") or ""
+    if current is None or is_acknowledgement(text):
+        return None
+    events, _ = follow_up(dispatcher, tracker, current, text)
+    return events
+
+
 def understand(dispatcher: CollectingDispatcher, tracker: Tracker) -> list | None:
     """Context, then retrieval, for a message the intent classifier could not place.
 

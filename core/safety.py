@@ -20,7 +20,7 @@ NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("1
 _RULES: dict[str, list[str]] = {
     "fire": [
         r"[着著]火", r"失火", r"起火", r"火灾(?!险|保险)", r"烧起来", r"冒(黑|浓)?烟", r"火(很|太|越来越)大",
-        r"(房子|屋|楼|车|厨房|仓库|店)(里)?(着|烧)", r"爆炸", r"火苗", r"救火", r"放火", r"纵火", r"火烧到",
+        r"(房子|屋|楼|车|厨房|仓库|店)(里)?(着|烧)", r"爆炸", r"火苗", r"救火", r"放火", r"纵火", r"火烧到", r"自燃",
     ],
     "gas": [r"(煤气|燃气|天然气|液化气)(罐|管子|管道|管)?.{0,2}(泄漏|泄露|漏了|漏气|味)", r"漏气", r"闻到.{0,4}(煤气|燃气|天然气)"],
     "police": [
@@ -36,20 +36,21 @@ _RULES: dict[str, list[str]] = {
         r"心脏病(犯|发作)", r"心梗", r"脑梗", r"中风", r"抽搐", r"(大)?出血", r"流(了)?很多血", r"中毒",
         r"(吃|喝|服)(了)?.{0,2}(农药|安眠药|老鼠药|毒药|敌敌畏)", r"急救", r"救护车", r"受(了)?(重)?伤", r"骨折",
         r"(烧|烫|咬|割|砸|摔|撞)伤", r"被.{0,3}(咬|撞)", r"流血不止|血流不止", r"触电", r"快不行了", r"不动了",
-        r"从.{0,6}(摔|掉|跌)(下|了下)", r"摔下来", r"卡在.{0,4}(车|里)", r"追尾",
+        r"从.{0,6}(摔|掉|跌)(下|了下)", r"摔下来", r"卡在.{0,4}(车|里)", r"追尾", r"叫不醒|喊不醒|没(了)?反应",
+        r"(压|埋)在.{0,4}(下面|底下|里面)", r"被.{0,2}(压|埋)", r"(压|埋)着(人|个人)",
         r"羊水破", r"要生了",
     ],
     "danger": [
         r"(想|要)(自杀|跳楼|轻生|寻死|不活)", r"不想活|活不下去", r"自杀", r"跳楼", r"跳河", r"落水", r"溺水",
         r"掉(进|到|在)?.{0,4}(河|水|井|冰窟|湖|海)",
-        r"被困", r"困在", r"救命", r"救救", r"出车祸", r"车祸", r"坍塌", r"塌了", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
+        r"被困", r"困在", r"救命", r"救救", r"出车祸", r"车祸", r"割腕", r"上吊", r"服毒", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
     ],
 }
 
 # Service vocabulary that contains alarming words but is an ordinary enquiry.
 _BENIGN = [
     r"无犯罪(记录)?证明", r"犯罪记录", r"火化", r"死亡(医学)?证明", r"(燃气|用气|天然气|煤气)(报装|开户|过户|缴费|费)",
-    r"医疗保险", r"工伤(认定|保险)", r"残疾", r"生育(登记|津贴|保险)", r"火车", r"消防(安全)?检查", r"枪版",
+    r"医疗保险", r"救命钱", r"工伤(认定|保险)", r"残疾", r"生育(登记|津贴|保险)", r"火车", r"消防(安全)?检查", r"枪版",
 ]
 
 # A complaint, suggestion or service enquiry that merely mentions emergency services or a past harm
@@ -58,9 +59,20 @@ _BENIGN = [
 _SERVICE_CONTEXT = re.compile(
     r"投诉|建议|反映|意见|收费|太贵|太慢|来得慢|培训|报名|课程|怎么申请|如何申请|申请|报销|补贴|赔偿|"
     r"证明|认定|材料|流程|手续|备案|去哪办|在哪办|怎么办理|咨询|上次|以前|去年|上个月|前几天|找回来|立案|进展")
-_URGENT = re.compile(r"正在|现在|马上|赶紧|快(点|来|救|叫|打)|救命|刚刚|刚才|还没走|还在|不动了|眼前|来不及|救救")
+_URGENT = re.compile(r"正在|现在|马上|赶紧|快(点|来|救|叫|打)|救命|刚刚|刚才|还没(走|跑)|还在|一直在|不动|眼前|来不及|救救|"
+                     r"人压|压在|起不来|往兜里")
+
+# Weak signals: alarming only when something says it is happening now ("有人在我店里偷东西，还没跑",
+# "陌生人一直在拧我家门把手，现在还在", "两辆车撞了，有人躺地上不动"); otherwise a past event or a
+# report for a department ("路面塌了个坑，能不能修一下").
+_WEAK_RULES: dict[str, list[str]] = {
+    "police": [r"偷", r"撬", r"拧.{0,4}(门|锁)", r"跟着我", r"堵在门口"],
+    "medical": [r"(躺|倒)(在)?.{0,5}(不动|起不来)", r"撞(了|上|倒)", r"翻(车|沟|进)"],
+    "danger": [r"坍塌", r"塌(了|下来)"],
+}
 
 _COMPILED = {cat: re.compile("|".join(pats)) for cat, pats in _RULES.items()}
+_WEAK = {cat: re.compile("|".join(pats)) for cat, pats in _WEAK_RULES.items()}
 _BENIGN_RE = re.compile("|".join(_BENIGN))
 _NEGATED = re.compile(r"(不是|没有|并非)(紧急|着火|火灾|急事)")
 
@@ -89,8 +101,10 @@ def detect(text: str) -> Emergency | None:
     if not clean or _NEGATED.search(clean):
         return None
     stripped = _BENIGN_RE.sub("", clean)
-    categories = tuple(cat for cat, rx in _COMPILED.items() if rx.search(stripped))
-    if not categories or (_SERVICE_CONTEXT.search(stripped) and not _URGENT.search(stripped)):
+    urgent = bool(_URGENT.search(stripped))
+    categories = tuple(cat for cat in _RULES
+                       if _COMPILED[cat].search(stripped) or (urgent and cat in _WEAK and _WEAK[cat].search(stripped)))
+    if not categories or (_SERVICE_CONTEXT.search(stripped) and not urgent):
         return None
     numbers: list[str] = []
     for cat in categories:

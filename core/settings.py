@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from knowledge.settings import knowledge_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,11 +31,9 @@ class Settings:
     rasa_url: str = field(default_factory=lambda: _env("RASA_URL", "http://127.0.0.1:5005"))
     actions_url: str = field(default_factory=lambda: _env("ACTIONS_URL", "http://127.0.0.1:5055"))
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
-    knowledge_dir: Path = field(default_factory=lambda: Path(_env("KNOWLEDGE_DIR", str(ROOT / "knowledge" / "guides"))))
-    index_dir: Path = field(default_factory=lambda: Path(_env("INDEX_DIR", str(ROOT / "build" / "index"))))
-    embedding_model: str = field(
-        default_factory=lambda: _env("EMBEDDING_MODEL", str(ROOT / "build" / "models" / "multilingual-e5-small"))
-    )
+    knowledge_dir: Path = field(default_factory=lambda: knowledge_settings().knowledge_dir)
+    index_dir: Path = field(default_factory=lambda: knowledge_settings().index_dir)
+    embedding_model: str = field(default_factory=lambda: knowledge_settings().embedding_model)
     public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", ""))
     max_message_chars: int = field(default_factory=lambda: _int("MAX_MESSAGE_CHARS", 2000))
     rate_limit_per_minute: int = field(default_factory=lambda: _int("RATE_LIMIT_PER_MINUTE", 30))
@@ -46,6 +46,14 @@ class Settings:
     staff_lock_minutes: int = field(default_factory=lambda: max(1, _int("STAFF_LOCK_MINUTES", 15)))
     staff_login_per_minute: int = field(default_factory=lambda: max(1, _int("STAFF_LOGIN_PER_MINUTE", 20)))
     staff_cookie_secure: str = field(default_factory=lambda: _env("STAFF_COOKIE_SECURE", "auto").lower())
+    # live events between processes (core/events.py): empty = in-process, redis://127.0.0.1:6379/0 = Redis
+    event_bus_url: str = field(default_factory=lambda: _env("EVENT_BUS_URL", ""))
+    # human handoff (core/handoff): queue, agent capacity, honest waiting estimates
+    handoff_max_per_agent: int = field(default_factory=lambda: max(1, _int("HANDOFF_MAX_PER_AGENT", 3)))
+    handoff_max_wait_seconds: int = field(default_factory=lambda: max(0, _int("HANDOFF_MAX_WAIT_SECONDS", 300)))
+    handoff_on_duty_seconds: int = field(default_factory=lambda: max(5, _int("HANDOFF_ON_DUTY_SECONDS", 60)))
+    handoff_default_handle_seconds: int = field(
+        default_factory=lambda: max(1, _int("HANDOFF_DEFAULT_HANDLE_SECONDS", 240)))
 
     @property
     def db_url(self) -> str:

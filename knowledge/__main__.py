@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.settings import get_settings
+from knowledge.settings import knowledge_settings
 
 
 def _build(args) -> int:
@@ -18,7 +18,7 @@ def _build(args) -> int:
     from knowledge.index import build_index
     from knowledge.schema import GuideError
 
-    settings = get_settings()
+    settings = knowledge_settings()
     model = None if args.lexical_only else settings.embedding_model
     if model and not model_available(model):
         print(

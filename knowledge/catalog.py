@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.settings import get_settings
+from knowledge.settings import knowledge_settings
 from knowledge.schema import Guide, load_guides
 
 log = logging.getLogger(__name__)
@@ -58,4 +58,4 @@ _holder = _CatalogHolder()
 
 
 def get_catalog() -> Catalog:
-    return _holder.get(get_settings().knowledge_dir)
+    return _holder.get(knowledge_settings().knowledge_dir)

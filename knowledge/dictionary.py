@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.settings import get_settings
+from knowledge.settings import knowledge_settings
 from knowledge.schema import load_guides
 
 # Hotline vocabulary that is not a guide name but must not be split.
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("build/jieba"))
     args = parser.parse_args()
-    path = write_dictionary(args.out, get_settings().knowledge_dir)
+    path = write_dictionary(args.out, knowledge_settings().knowledge_dir)
     print(f"jieba dictionary: {path} ({sum(1 for _ in path.open(encoding='utf-8'))} words)")
 
 

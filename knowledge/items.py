@@ -27,12 +27,13 @@ GENERIC = {
 ABBREVIATIONS = {
     "医疗保险": ["医保"], "社会保障卡": ["社保卡"], "住房公积金": ["公积金"], "户口": ["落户", "上户口"],
     "养老保险": ["养老金", "养老"], "居民身份证": ["身份证"], "营业执照": ["执照"], "社会保险": ["社保"],
-    "消防安全检查": ["消防"], "排水管网": ["排水", "污水"],
+    "消防安全检查": ["消防"], "排水管网": ["排水", "污水"], "最低生活保障": ["低保"],
 }
 _SUFFIXES = ("办理", "登记", "申领", "服务", "申请", "办证")
 
 # Markers that exclude the items they stand next to; EXCLUDE_PREFIX ones govern what follows them.
 EXCLUDE = re.compile(r"先不办|暂不办|暂时不办|不用办|不需要办|不想办|不打算办|不办|别办|不用|不需要|不要|"
+                     r"(先|暂时|就)?不(弄|整|搞|提|领|申请|做|去)|以后再说|回头再说|再说吧|再说|自己(去|来|办|弄)|"
                      r"暂不|先不|去掉|除了|除去|不包括|不含|免了|算了")
 EXCLUDE_PREFIX = {"除了", "除去", "不包括", "不含", "去掉"}
 INCLUDE = re.compile(r"只办|只要|只想办|只需要|就办|仅办|要办|想办|需要办|得办|办|要|需要")
@@ -51,15 +52,21 @@ class _Event:
 
 
 def _mentions(guide: Guide) -> tuple[tuple[str, str], ...]:
-    return _mention_table(tuple(i.name for i in guide.items))
+    return _mention_table(tuple((i.name, tuple(i.aliases)) for i in guide.items))
 
 
 @lru_cache(maxsize=256)
-def _mention_table(item_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(mention, item name) pairs, longest first; a sub-word shared by two items is dropped."""
+def _mention_table(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, str], ...]:
+    """(mention, item name) pairs, longest first; a sub-word shared by two items is dropped.
+
+    Mentions: the name, the name without a generic suffix, its distinctive sub-words, common
+    abbreviations, and the aliases editors give an item (what callers call it).
+    """
+    item_names = tuple(n for n, _ in items)
     names = [normalize(n) for n in item_names]
     pairs: dict[str, str] = {}
-    for item, name in zip(item_names, names):
+    for (item, aliases), name in zip(items, names):
+        pairs.update({normalize(a): item for a in aliases if len(normalize(a)) >= 2})
         candidates = {name}
         for suffix in _SUFFIXES:
             if name.endswith(suffix) and len(name) - len(suffix) >= 2:
@@ -76,6 +83,17 @@ def _mention_table(item_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items(), key=lambda p: -len(p[0])))
 
 
+@lru_cache(maxsize=256)
+def _distinctive_chars(item_names: tuple[str, ...]) -> dict[str, str]:
+    """Characters that occur in exactly one item's name (and are not generic): char -> item."""
+    generic = set("".join(GENERIC)) | set("证书卡费人员单位办理服务业务手续事项")
+    owners: dict[str, set[str]] = {}
+    for name in item_names:
+        for ch in set(normalize(name)):
+            owners.setdefault(ch, set()).add(name)
+    return {ch: next(iter(names)) for ch, names in owners.items() if len(names) == 1 and ch not in generic}
+
+
 def _find_items(guide: Guide, text: str) -> list[_Event]:
     taken = [False] * len(text)
     events = []
@@ -86,7 +104,20 @@ def _find_items(guide: Guide, text: str) -> list[_Event]:
                 continue
             taken[s:e] = [True] * (e - s)
             events.append(_Event(s, e, "item", item))
-    return events
+    # Colloquial reorderings ("刻章" for 公章刻制): two or more adjacent characters that all
+    # belong to the same single item's name.
+    chars = _distinctive_chars(tuple(i.name for i in guide.items))
+    i = 0
+    while i < len(text):
+        owner = chars.get(text[i]) if not taken[i] else None
+        j = i
+        while owner and j < len(text) and not taken[j] and chars.get(text[j]) == owner:
+            j += 1
+        if owner and j - i >= 2:
+            taken[i:j] = [True] * (j - i)
+            events.append(_Event(i, j, "item", owner))
+        i = max(j, i + 1)
+    return sorted(events, key=lambda e: e.start)
 
 
 def _markers(text: str, items: list[_Event]) -> list[_Event]:

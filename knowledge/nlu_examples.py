@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.settings import get_settings
+from knowledge.settings import knowledge_settings
 from knowledge.dictionary import write_if_changed
 from knowledge.schema import load_guides
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("build/nlu"))
     args = parser.parse_args()
-    print(f"ask_guide examples: {write(args.out, get_settings().knowledge_dir)}")
+    print(f"ask_guide examples: {write(args.out, knowledge_settings().knowledge_dir)}")
 
 
 if __name__ == "__main__":

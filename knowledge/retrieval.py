@@ -187,9 +187,9 @@ def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0)
     Raises FileNotFoundError until an index has been built.
     """
     if index_dir is None:
-        from core.settings import get_settings
+        from knowledge.settings import knowledge_settings
 
-        index_dir = get_settings().index_dir
+        index_dir = knowledge_settings().index_dir
     key = Path(index_dir).resolve()
     with _holders_lock:
         holder = _holders.get(key)

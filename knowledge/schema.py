@@ -28,6 +28,8 @@ class CoveredItem(Strict):
     name: str
     department: str
     time_limit: str = Field(description="承诺办理时限 of this item, e.g. '即办' or '5个工作日'")
+    aliases: list[str] = Field(default_factory=list,
+                               description="what callers call this item, e.g. 营业执照 for 企业设立登记")
 
 
 class Option(Strict):

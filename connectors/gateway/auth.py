@@ -32,13 +32,16 @@ listed in PUBLIC_STAFF_ROUTES (the login itself).
 
 import hmac
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import WebSocketException
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIWebSocketRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.requests import HTTPConnection
+from starlette.routing import Mount, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from connectors.gateway.errors import ApiError
@@ -186,39 +189,63 @@ AdminStaff = Annotated[StaffPrincipal, Depends(require_role("admin"))]
 
 
 # -- which routes are guarded (used by tests/unit/test_staff_routes_guarded.py) -------------------------------
-def _calls(dependant) -> Iterator[Callable]:
-    for sub in dependant.dependencies:
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: tuple[str, ...]          # HTTP methods, or ("WEBSOCKET",), or ("MOUNT",) for mounted apps
+    dependant: Dependant | None       # None for routes FastAPI does not manage (plain Starlette, mounts)
+
+
+def app_routes(app: FastAPI) -> Iterator[RouteInfo]:
+    """Every route of `app` as served, with the prefixes and dependencies of included routers applied."""
+    try:
+        from fastapi.routing import iter_route_contexts    # FastAPI >= 0.130: included routers stay lazy
+        contexts = [getattr(ctx, "starlette_route", None) or ctx for ctx in iter_route_contexts(app.routes)]
+    except ImportError:                                     # older FastAPI flattens included routers
+        contexts = list(app.routes)
+    for route in contexts:
+        original = getattr(route, "original_route", route)
+        if isinstance(original, Mount) or isinstance(route, Mount):
+            methods: tuple[str, ...] = ("MOUNT",)
+        elif isinstance(original, (APIWebSocketRoute, WebSocketRoute)):
+            methods = ("WEBSOCKET",)
+        else:
+            methods = tuple(sorted(getattr(route, "methods", None) or ()))
+        yield RouteInfo(path=getattr(route, "path", ""), methods=methods, dependant=getattr(route, "dependant", None))
+
+
+def staff_routes(app: FastAPI) -> Iterator[RouteInfo]:
+    """Every route under STAFF_PATH_PREFIXES, minus the methods listed in PUBLIC_STAFF_ROUTES."""
+    for info in app_routes(app):
+        if not is_staff_path(info.path):
+            continue
+        methods = tuple(m for m in info.methods if (m, info.path) not in PUBLIC_STAFF_ROUTES)
+        if methods:
+            yield RouteInfo(info.path, methods, info.dependant)
+
+
+def dependency_calls(dependant: Dependant | None) -> list[Callable]:
+    """Every callable in a dependency tree, depth first."""
+    calls: list[Callable] = []
+    for sub in dependant.dependencies if dependant is not None else ():
         if sub.call is not None:
-            yield sub.call
-        yield from _calls(sub)
+            calls.append(sub.call)
+        calls.extend(dependency_calls(sub))
+    return calls
 
 
-def route_guard(route: APIRoute | APIWebSocketRoute) -> tuple[bool, tuple[str, ...]]:
+def route_guard(info: RouteInfo) -> tuple[bool, tuple[str, ...]]:
     """(depends on an auth dependency, roles required by require_role; () = any logged-in staff)."""
-    calls = list(_calls(route.dependant))
-    guarded = any(call in AUTH_DEPENDENCIES for call in calls)
-    roles: tuple[str, ...] = ()
-    for call in calls:
-        roles = roles or tuple(getattr(call, "staff_roles", ()))
-    return guarded, roles
-
-
-def staff_routes(app: FastAPI) -> Iterator[tuple[APIRoute | APIWebSocketRoute, tuple[str, ...]]]:
-    """Every staff route of `app` with its methods (("WEBSOCKET",) for WebSockets), public ones left out."""
-    for route in app.routes:
-        if not isinstance(route, (APIRoute, APIWebSocketRoute)) or not is_staff_path(route.path):
-            continue
-        methods = tuple(sorted(route.methods)) if isinstance(route, APIRoute) else ("WEBSOCKET",)
-        if all((m, route.path) in PUBLIC_STAFF_ROUTES for m in methods):
-            continue
-        yield route, methods
+    calls = dependency_calls(info.dependant)
+    roles = next((tuple(call.staff_roles) for call in calls if getattr(call, "staff_roles", None)), ())
+    return any(call in AUTH_DEPENDENCIES for call in calls), roles
 
 
 def unguarded_staff_routes(app: FastAPI) -> list[str]:
-    return [f"{','.join(methods)} {route.path}" for route, methods in staff_routes(app) if not route_guard(route)[0]]
+    return [f"{','.join(info.methods)} {info.path}" for info in staff_routes(app) if not route_guard(info)[0]]
 
 
 def roles_without(required: Iterable[str]) -> list[str]:
-    """Roles that do not satisfy `required` (to test a 403)."""
+    """Roles that do not satisfy `required` (to test a 403); [] when any logged-in staff may call."""
     wanted = tuple(required)
     return [role for role in ROLES if not has_role(role, wanted)] if wanted else []

@@ -24,6 +24,7 @@ PHRASINGS = ROOT / "tests" / "unit" / "data" / "emergency_phrasings.yaml"
 CATEGORIES = {"guide", "clarify", "context", "form", "status", "handoff", "emergency", "not_emergency",
               "smalltalk", "out_of_scope", "bundle_items"}
 CHOOSE_OPTION = re.compile(r'^/choose_option\{"option": "([a-z0-9_]+)=([a-z0-9_]+)"\}$')
+CHOOSE_ITEMS = re.compile(r'^/choose_items\{"items": "([^"]+)"\}$')
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_expected_guides_and_items_exist(cases, guides):
             assert expect["items"] and set(expect["items"]) <= covered, f"{case['id']}: {expect['items']}"
 
 
-def test_button_payloads_name_real_situations(cases, guides):
+def test_button_payloads_name_real_situations_and_items(cases, guides):
     options = {(s.id, o.value) for g in guides.values() for s in g.situations for o in s.options}
     for case in cases:
         for turn in case["turns"]:
@@ -138,6 +139,10 @@ def test_button_payloads_name_real_situations(cases, guides):
                 if isinstance(names, str):
                     guide = guides[names]
                     assert match[1] in {s.id for s in guide.situations}, f"{case['id']}: {turn} not of {names}"
+            if turn.startswith("/choose_items"):
+                match = CHOOSE_ITEMS.match(turn)
+                guide = guides[case["expect"]["guide"]]
+                assert match and set(match[1].split("|")) <= {i.name for i in guide.items}, f"{case['id']}: {turn}"
 
 
 def test_every_guide_is_asked_about(cases, guides):

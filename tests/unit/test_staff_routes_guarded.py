@@ -8,17 +8,18 @@ fails here.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 import pytest
-from fastapi import Depends, FastAPI, WebSocket
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi import APIRouter, Depends, FastAPI, WebSocket
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from sqlalchemy import select
 
-from connectors.gateway import auth
+from connectors.gateway import auth, errors
 from core.db import session_scope
 from core.models import ApplicationEvent
 from core.settings import get_settings
@@ -27,22 +28,24 @@ from tests.staff_fixtures import PASSWORD, SERVICE_TOKEN, make_staff, staff_clie
 
 
 def dependency_calls(dependant) -> list:
+    """Every callable in the dependency tree (checked here independently of auth.route_guard)."""
     calls = []
-    for sub in dependant.dependencies:
+    for sub in dependant.dependencies if dependant is not None else ():
         calls.append(sub.call)
         calls.extend(dependency_calls(sub))
     return calls
 
 
-def staff_routes(app: FastAPI) -> list[tuple[object, str]]:
+def staff_routes(app: FastAPI) -> list[tuple[auth.RouteInfo, str]]:
+    """(route, method) for every served route under a staff prefix, except the public login.
+
+    auth.app_routes lists routes as served (included routers resolved with their prefixes and dependencies);
+    the prefix filter and the public exceptions are applied here again.
+    """
     found = []
-    for route in app.routes:
-        if not isinstance(route, (APIRoute, APIWebSocketRoute)):
-            continue
-        if not any(route.path == p or route.path.startswith(p + "/") for p in auth.STAFF_PATH_PREFIXES):
-            continue
-        methods = sorted(route.methods) if isinstance(route, APIRoute) else ["WEBSOCKET"]
-        found += [(route, m) for m in methods if (m, route.path) not in auth.PUBLIC_STAFF_ROUTES]
+    for info in auth.app_routes(app):
+        if any(info.path == p or info.path.startswith(p + "/") for p in auth.STAFF_PATH_PREFIXES):
+            found += [(info, m) for m in info.methods if (m, info.path) not in auth.PUBLIC_STAFF_ROUTES]
     return found
 
 
@@ -89,7 +92,9 @@ def test_every_staff_route_refuses_anonymous_and_wrong_role_callers(staff_client
                     with staff_client.websocket_connect(path, headers=headers) as ws:
                         ws.receive_text()
                 assert closed.value.code == 1008, path
+            checked += 1
             continue
+        assert method != "MOUNT", f"{path}: a mounted app under a staff prefix cannot be guarded; list it as public"
         anonymous = staff_client.request(method, path)
         assert anonymous.status_code == 401, (method, path, anonymous.text)
         if method != "HEAD":
@@ -108,8 +113,9 @@ def test_every_staff_route_refuses_anonymous_and_wrong_role_callers(staff_client
     assert checked >= 4
 
 
-def test_the_walk_catches_a_forgotten_guard():
+def test_the_walk_catches_a_forgotten_guard(staff_db):
     app = FastAPI()
+    errors.install(app)
 
     @app.get("/api/agent/queue")
     def forgotten():
@@ -123,9 +129,31 @@ def test_the_walk_catches_a_forgotten_guard():
     def not_staff():
         return []
 
-    assert auth.unguarded_staff_routes(app) == ["GET /api/agent/queue"]
-    assert [r.path for r, _ in staff_routes(app)] == ["/api/agent/queue", "/api/agent/guarded"]
-    assert required_roles(next(r for r, _ in staff_routes(app) if r.path.endswith("guarded"))) == ("agent",)
+    # an included router: guarded by the dependencies given at include time, or not at all
+    editor = APIRouter()
+
+    @editor.post("/guides")
+    def save_guide():
+        return {}
+
+    app.include_router(editor, prefix="/api/editor", dependencies=[Depends(auth.require_role("editor"))])
+    loose = APIRouter()
+
+    @loose.get("/live")
+    def live():
+        return {}
+
+    app.include_router(loose, prefix="/dashboard")
+    app.mount("/agent/static", StaticFiles(directory=Path(__file__).parent))
+
+    assert auth.unguarded_staff_routes(app) == ["GET /api/agent/queue", "GET /dashboard/live", "MOUNT /agent/static"]
+    walked = {r.path: r for r, _ in staff_routes(app)}
+    assert set(walked) == {"/api/agent/queue", "/api/agent/guarded", "/api/editor/guides", "/dashboard/live",
+                           "/agent/static"}
+    assert required_roles(walked["/api/agent/guarded"]) == ("agent",)
+    assert required_roles(walked["/api/editor/guides"]) == ("editor",)
+    client = TestClient(app)
+    assert client.post("/api/editor/guides").status_code == 401
 
 
 def test_require_role_refuses_unknown_role_names():
@@ -287,3 +315,12 @@ def test_advancing_an_application_is_audited(staff_client, make_staff):
     with session_scope() as session:  # the life-cycle event names the staff member too
         actors = set(session.scalars(select(ApplicationEvent.actor)))
     assert f"staff:{supervisor.username}" in actors
+
+
+def test_openapi_documents_the_staff_auth(staff_client):
+    schema = staff_client.get("/openapi.json").json()
+    assert {"StaffBearer", "StaffCookie"} <= set(schema["components"]["securitySchemes"])
+    me = schema["paths"]["/api/staff/me"]["get"]
+    assert {"StaffBearer": []} in me["security"]
+    assert "security" not in schema["paths"]["/api/staff/login"]["post"]
+    assert "security" not in schema["paths"]["/api/chat"]["post"]
