@@ -153,3 +153,68 @@ class StaffAudit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
     __table_args__ = (Index("ix_staff_audit_target", "target_type", "target_id"),)
+
+
+# -- human handoff: the queue, live conversations with agents, agents on duty: core/handoff ----------------------
+from sqlalchemy import text as sql_text  # noqa: E402
+
+# at most one live (queued or connected) handoff conversation per sender, enforced by the database
+HANDOFF_LIVE_STATES_SQL = "state IN ('queued', 'connected')"
+
+
+class HandoffConversation(Base):
+    """A caller's conversation with the human side of the hotline: waiting, with an agent, or over."""
+
+    __tablename__ = "handoff_conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    state: Mapped[str] = mapped_column(String(24), index=True)   # queued connected returned closed callback_requested
+    priority: Mapped[int] = mapped_column(Integer, default=0)      # higher first, then FIFO
+    priority_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(String(32))                # caller_request repeated_fallback form_failures voice
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)      # built by the dialogue, personal data masked
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), nullable=True, index=True)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(16), nullable=True)      # caller staff
+    wrap_up: Mapped[str | None] = mapped_column(String(16), nullable=True)       # 咨询已解答 已转工单 ...
+    wrap_up_note: Mapped[str] = mapped_column(Text, default="")                  # stored masked
+    large_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)  # full number, staff only
+    callback_note: Mapped[str] = mapped_column(Text, default="")                 # stored masked
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("uq_handoff_live_sender", "sender", unique=True,
+              sqlite_where=sql_text(HANDOFF_LIVE_STATES_SQL), postgresql_where=sql_text(HANDOFF_LIVE_STATES_SQL)),
+        Index("ix_handoff_conversations_state_agent", "state", "agent_id"),
+    )
+
+
+class HandoffMessage(Base):
+    """One line of a handoff transcript; `internal` notes are for staff only, never sent to the caller."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("handoff_conversations.id", ondelete="CASCADE"),
+                                                 index=True)
+    role: Mapped[str] = mapped_column(String(16))                   # caller assistant agent system
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(32), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")              # caller text stored masked
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AgentPresence(Base):
+    """Last heartbeat of an agent console; an agent is on duty while it is recent (HANDOFF_ON_DUTY_SECONDS)."""
+
+    __tablename__ = "handoff_agent_presence"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"), primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
