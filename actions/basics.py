@@ -9,9 +9,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import is_acknowledgement, understand
 from actions.messages import HotlineAction, button, say
-from core.db import session_scope
-from core.models import HandoffRequest
-from core.privacy import mask_text
 from nlu.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -41,43 +38,6 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
             count += 1
             replies = []
     return count
-
-
-def record_handoff(tracker: Tracker, reason: str) -> int | None:
-    """Keep the request so hotline staff can call back; the caller is told the truth either way."""
-    channel = (tracker.latest_message or {}).get("metadata", {}).get("channel", "web")
-    try:
-        with session_scope() as session:
-            row = HandoffRequest(
-                sender=tracker.sender_id,
-                channel=str(channel)[:32],
-                reason=reason,
-                last_message=mask_text(tracker.latest_message.get("text") or "")[:500],
-                context={"intent": (tracker.latest_message.get("intent") or {}).get("name")},
-            )
-            session.add(row)
-            session.flush()
-            return row.id
-    except Exception:  # the caller must still get an answer if the database is down
-        log.exception("could not record handoff request")
-        return None
-
-
-class ActionRequestHuman(HotlineAction):
-    def name(self) -> str:
-        return "action_request_human"
-
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        reference = record_handoff(tracker, "caller_request")
-        say(
-            dispatcher,
-            "handoff",
-            f"已记录您需要人工服务的请求。目前在线转接还未开通，请直接拨打{HOTLINE}政务服务便民热线，"
-            "人工坐席7×24小时为您服务。您也可以继续向我咨询办事指南。",
-            data={"recorded": reference is not None, "reference": reference, "phone": HOTLINE, "transferred": False},
-            buttons=[button("继续咨询", "/ask_capabilities")],
-        )
-        return []
 
 
 class ActionFallback(HotlineAction):

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from connectors.gateway import errors
 from connectors.gateway.deps import Services
+from connectors.gateway.handoff_bridge import HandoffBridge
 from connectors.gateway.rasa_client import RasaClient
 from connectors.gateway.ratelimit import RateLimiter
 from connectors.gateway.routers import applications, chat, health, knowledge, staff, web, websocket
@@ -25,11 +26,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
-        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars)
+        bridge = HandoffBridge(settings.rasa_url)
+        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars, bridge)
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
         await asyncio.to_thread(retrieval.warm_up)
         yield
         await rasa.close()
+        await bridge.close()
 
     app = FastAPI(
         title="12345 政务服务便民热线智能助手 API",

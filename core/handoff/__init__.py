@@ -3,6 +3,8 @@
     service.py  the queue and the conversations with agents (database, sync SQLAlchemy), see its docstring
     notify.py   Outcome (view + events to publish), publish(), perform() (run in a thread, then publish)
     errors.py   HandoffError and its subclasses, each with a `code` and a Chinese `message`
+    console.py  what the agent console and the supervisor read and send: brief (the summary in ten seconds),
+                board, conversation (with `can`), guide cards, typing, colleagues, overview
 
 State that must outlive a process is in the database (tables handoff_conversations, handoff_messages,
 handoff_agent_presence); live events go through core/events.py (in-process, or Redis with EVENT_BUS_URL),
@@ -62,6 +64,7 @@ from core.handoff.service import (
     ticket,
     transcript,
     transfer,
+    typing_event,
 )
 
 __all__ = [
@@ -71,5 +74,5 @@ __all__ = [
     "NotAllowed", "NotFound", "NotHolder", "Outcome",
     "add_message", "agents_on_duty", "callbacks", "cancel", "claim", "close", "compute_priority",
     "conversation_topic", "heartbeat", "held_by", "holder", "perform", "publish", "queue", "release", "request",
-    "request_callback", "reveal", "sign_off", "staff_topic", "ticket", "transcript", "transfer",
+    "request_callback", "reveal", "sign_off", "staff_topic", "ticket", "transcript", "transfer", "typing_event",
 ]

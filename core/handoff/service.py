@@ -82,6 +82,13 @@ def staff_topic(sender: str) -> str:
     return f"conversation:{sender}:staff"
 
 
+def typing_event(sender: str, conversation_id: int | None, role: str, on: bool,
+                 name: str | None = None) -> Envelope:
+    """"Someone is typing" on one conversation: role "agent" (name = the agent's public name) or "caller"."""
+    return Envelope(conversation_topic(sender), {"type": "handoff.typing", "conversation_id": conversation_id,
+                                                 "sender": sender, "role": role, "on": bool(on), "name": name})
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
         return value.replace(tzinfo=timezone.utc)

@@ -30,16 +30,30 @@ def test_two_misunderstandings_in_a_row_offer_a_human_agent(conversation):
     assert any(b["payload"] == "/request_human" for b in second[0]["buttons"])
 
 
-def test_human_request_is_recorded_and_no_transfer_is_pretended(conversation, live_stack):
+def test_human_request_queues_the_caller_and_says_the_truth(conversation, live_stack):
     [reply] = conversation.say("我要转人工")
-    assert reply["kind"] == "handoff"
-    assert reply["data"]["transferred"] is False
-    assert "12345" in reply["text"]
+    assert reply["kind"] == "handoff" and reply["data"]["state"] == "queued"
+    # no agent console is open in this stack: nobody is on duty, so no wait is pretended
+    assert reply["data"]["agents_on_duty"] == 0 and reply["data"]["estimated_wait_seconds"] is None
+    assert reply["data"]["offer_callback"] is True and "没有人工坐席在线" in reply["text"]
     db = live_stack["data_dir"] / "hotline.db"
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT sender, reason FROM handoff_requests WHERE sender = ?",
+        rows = con.execute("SELECT state, reason FROM handoff_conversations WHERE sender = ?",
                            (conversation.sender,)).fetchall()
-    assert rows == [(conversation.sender, "caller_request")]
+    assert rows == [("queued", "caller_request")]
+    # "不用了" cancels the waiting; the assistant answers again
+    [cancelled] = conversation.say("不用了")
+    assert cancelled["kind"] == "handoff" and cancelled["data"]["state"] == "returned"
+    assert conversation.say("孩子出生要办什么")[0]["data"].get("guide") == "新生儿出生一件事"
+
+
+def test_call_back_left_when_nobody_is_on_duty(conversation):
+    conversation.say("转人工")
+    bad = conversation.say('/handoff_callback{"phone": "12345", "description": "营业执照补办"}')
+    assert bad[0]["data"]["state"] == "callback_invalid"
+    [ok] = conversation.say('/handoff_callback{"phone": "139 4776 1207", "description": "营业执照补办"}')
+    assert ok["data"]["state"] == "callback_requested"
+    assert "13947761207" not in ok["text"] and "1207" in ok["text"]
 
 
 @pytest.mark.parametrize(("text", "number"), [("我家厨房着火了", "119"), ("有人晕倒了快来人", "120"),

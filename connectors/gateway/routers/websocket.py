@@ -1,31 +1,63 @@
-"""WebSocket channel for the web widget: same messages as /api/chat plus typing indicators.
+"""WebSocket channel for the web widget: same messages as /api/chat plus typing indicators, and the
+live side of human handoff (an agent joined, agent messages, the agent typing, handed back, closed).
 
 Reconnecting with the same ?sender= resumes the same conversation, because Rasa keys its
-tracker by sender id.
+tracker by sender id and the handoff state is in the database.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import re
 import secrets
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from connectors.gateway.errors import ApiError
+from connectors.gateway.handoff_bridge import caller_frames
 from connectors.gateway.schemas import SENDER_PATTERN
+from core import handoff
+from core.events import EventBusError, get_event_bus
+
+log = logging.getLogger("hotline.ws")
 
 router = APIRouter()
 _SENDER = re.compile(SENDER_PATTERN)
 
 
-def _frame_text(raw: str) -> str:
+def _frame(raw: str) -> dict:
     try:
         frame = json.loads(raw)
     except ValueError:
         raise ApiError(400, "invalid_json") from None
-    if not isinstance(frame, dict) or frame.get("type") != "message" or not isinstance(frame.get("text"), str):
+    if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
         raise ApiError(422, "invalid_request", fields="type, text")
-    return frame["text"]
+    if frame["type"] == "message" and not isinstance(frame.get("text"), str):
+        raise ApiError(422, "invalid_request", fields="type, text")
+    return frame
+
+
+async def _forward_agent_side(websocket: WebSocket, sender: str, ready: asyncio.Event) -> None:
+    """Events of this caller's conversation (from any gateway process) as widget frames."""
+    while True:
+        try:
+            async with get_event_bus().subscribe(handoff.conversation_topic(sender)) as subscription:
+                ready.set()
+                async for _, event in subscription:
+                    for frame in caller_frames(event):
+                        await websocket.send_json(frame)
+        except EventBusError as exc:  # Redis restarted or we fell behind: subscribe again, state is in the DB
+            log.warning("caller event subscription lost: %s", type(exc).__name__)
+            ready.set()
+            await asyncio.sleep(1)
+
+
+async def _caller_typing(sender: str, on: bool) -> None:
+    ticket = await asyncio.to_thread(handoff.ticket, sender)
+    if ticket and ticket["state"] == handoff.CONNECTED:
+        await handoff.publish([handoff.typing_event(sender, ticket["id"], "caller", on)])
 
 
 async def _send_error(websocket: WebSocket, exc: ApiError) -> None:
@@ -39,18 +71,26 @@ async def chat_socket(websocket: WebSocket) -> None:
     if not _SENDER.match(sender):
         sender = "web-" + secrets.token_hex(8)
     await websocket.accept()
+    ready = asyncio.Event()
+    forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready))
+    await ready.wait()
     await websocket.send_json({"type": "session", "sender": sender})
     try:
         while True:
             raw = await websocket.receive_text()
             try:
-                text = services.turns.check(sender, _frame_text(raw))
+                frame = _frame(raw)
+                if frame["type"] == "typing":
+                    await _caller_typing(sender, bool(frame.get("on")))
+                    continue
+                text = services.turns.check(sender, frame["text"])
             except ApiError as exc:
                 await _send_error(websocket, exc)
                 continue
             await websocket.send_json({"type": "typing", "on": True})
             try:
-                for message in await services.turns.respond(sender, text, channel="web"):
+                for message in await services.turns.respond(sender, text, channel="web",
+                                                            large_text=bool(frame.get("large_text"))):
                     await websocket.send_json({"type": "bot", "message": message.model_dump()})
             except ApiError as exc:
                 await _send_error(websocket, exc)
@@ -58,3 +98,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                 await websocket.send_json({"type": "typing", "on": False})
     except WebSocketDisconnect:
         return
+    finally:
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await forwarder

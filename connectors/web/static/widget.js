@@ -374,7 +374,11 @@
   title.id = 'hotline-title';
   var subtitle = el('p', 'hotline-subtitle');
   subtitle.id = 'hotline-subtitle';
-  subtitle.appendChild(document.createTextNode('蒙速办智能助手 · '));
+  var whoAnswers = el('span', 'hotline-who', '蒙速办智能助手');
+  whoAnswers.id = 'hotline-who';
+  whoAnswers.setAttribute('aria-live', 'polite');
+  subtitle.appendChild(whoAnswers);
+  subtitle.appendChild(document.createTextNode(' · '));
   var connState = el('span', 'hotline-conn', '未连接');
   connState.id = 'hotline-conn';
   subtitle.appendChild(connState);
@@ -763,8 +767,15 @@
   function renderBot(entry) {
     var m = normalizeBot(entry);
     var bubble = el('div', 'hotline-msg bot ' + kindClass(m.kind));
-    bubble.appendChild(el('span', 'hotline-sr', '助手：'));
     var data = m.data;
+    var fromAgent = m.kind === 'agent_message' || !!str(data.agent) && m.kind !== 'handoff';
+    if (fromAgent) {
+      bubble.classList.add('hotline-from-agent');
+      bubble.appendChild(el('span', 'hotline-sr', '人工客服：'));
+      bubble.appendChild(el('p', 'hotline-tag hotline-agent-tag', '人工客服 ' + (str(data.agent) || '')));
+    } else {
+      bubble.appendChild(el('span', 'hotline-sr', '助手：'));
+    }
     if (m.kind === 'handoff') bubble.appendChild(el('p', 'hotline-tag', '人工服务'));
     var text = m.text;
     if (m.kind === 'form_summary' && Array.isArray(data.rows) && data.rows.length) {
@@ -793,12 +804,55 @@
         return null;
       }).filter(function (b) { return b && b.title; });
     }
+    if (m.kind === 'handoff' && data.offer_callback && str(data.callback_payload)) {
+      renderCallbackForm(bubble, entry, data);
+    }
     if (m.kind === 'clarify' && data.multi && Array.isArray(data.options) && data.options.length) {
       renderMultiChoice(bubble, entry, data);
     } else {
       renderButtons(bubble, entry, buttons);
     }
     return bubble;
+  }
+
+  /**
+   * Leave a number for a call-back (no agent on duty, or a long wait): phone and a short description,
+   * sent as data.callback_payload + {"phone", "description"}. The gateway validates the number.
+   */
+  function renderCallbackForm(bubble, entry, data) {
+    if (entry.used) return;
+    var box = el('form', 'hotline-callback');
+    box.setAttribute('aria-label', '留下电话，工作人员回电');
+    var phoneId = 'hotline-cb-phone-' + Math.random().toString(36).slice(2, 8);
+    var phoneLabel = el('label', 'hotline-cb-label', '手机号码');
+    phoneLabel.htmlFor = phoneId;
+    var phone = el('input', 'hotline-cb-input');
+    phone.id = phoneId;
+    phone.type = 'tel';
+    phone.inputMode = 'tel';
+    phone.autocomplete = 'tel';
+    phone.maxLength = 20;
+    var descId = phoneId + '-d';
+    var descLabel = el('label', 'hotline-cb-label', '要办的事（选填）');
+    descLabel.htmlFor = descId;
+    var desc = el('input', 'hotline-cb-input');
+    desc.id = descId;
+    desc.maxLength = 100;
+    var submit = el('button', 'hotline-quick hotline-confirm', '请工作人员回电');
+    submit.type = 'submit';
+    [phoneLabel, phone, descLabel, desc, submit].forEach(function (n) { box.appendChild(n); });
+    box.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var number = phone.value.replace(/\s+/g, '');
+      if (!number) { phone.focus(); return; }
+      var payload = str(data.callback_payload) + JSON.stringify({ phone: number, description: desc.value.trim() });
+      if (sendMessage(payload, '请回电：' + maskPersonal(number))) {
+        entry.used = true;
+        saveTranscript();
+        box.parentNode && box.parentNode.removeChild(box);
+      }
+    });
+    bubble.appendChild(box);
   }
 
   /**
@@ -883,8 +937,23 @@
     return node;
   }
 
+  // Who answers now: the assistant, or a named agent (from the latest handoff state in the transcript).
+  var agentName = null;
+  function setAgent(name) {
+    agentName = name || null;
+    whoAnswers.textContent = agentName ? '人工客服 ' + agentName + ' 正在为您服务' : '蒙速办智能助手';
+    root.classList.toggle('hotline-agent-mode', !!agentName);
+  }
+  function trackAgent(m) {
+    if (m.kind !== 'handoff') return;
+    var state = str(m.data.state);
+    if (state === 'connected') setAgent(str(m.data.agent) || '人工客服');
+    else if (state === 'returned' || state === 'closed') setAgent(null);
+  }
+
   function addBot(message) {
     var m = normalizeBot(message);
+    trackAgent(m);
     var entry = { role: 'bot', text: m.text, kind: m.kind, data: m.data, buttons: m.buttons };
     addEntry(entry);
     if (m.kind === 'form_question') applyFieldHint(m.data);
@@ -910,7 +979,9 @@
       renderIntro();
       return;
     }
+    setAgent(null);
     transcript.forEach(function (entry) {
+      if (entry.role === 'bot') trackAgent(normalizeBot(entry));
       var node = renderEntry(entry);
       if (node) log.appendChild(node);
     });
@@ -926,11 +997,12 @@
 
   var inflight = 0;
   var serverTyping = false;
+  var agentTyping = false;
 
   function updateTyping() {
-    var on = inflight > 0 || serverTyping;
+    var on = inflight > 0 || serverTyping || agentTyping;
     typing.classList.toggle('hotline-typing-on', on);
-    var text = on ? '正在输入…' : '';
+    var text = agentTyping ? '人工客服正在输入…' : (on ? '正在输入…' : '');
     if (typingText.textContent !== text) typingText.textContent = text;
     if (on) scrollToEnd();
   }
@@ -1063,11 +1135,15 @@
         sender = assigned;
         storeSet('localStorage', 'sender', sender);
       }
+    } else if (frame.type === 'typing' && frame.who === 'agent') {
+      agentTyping = frame.on === true;
+      updateTyping();
     } else if (frame.type === 'typing') {
       serverTyping = frame.on === true;
       if (!serverTyping) resolvePending();
       updateTyping();
     } else if (frame.type === 'bot') {
+      if (frame.message && frame.message.kind === 'agent_message') agentTyping = false;
       if (pendingWs.length) pendingWs[0].replied = true;
       else if (lastResolved) lastResolved.replied = true;
       addBot(frame.message);
@@ -1157,7 +1233,7 @@
     var p = { text: clean, entry: entry, node: node, opts: opts, fromInput: !!opts.fromInput, sender: sender };
     if (wsOpen && ws) {
       try {
-        ws.send(JSON.stringify({ type: 'message', text: clean }));
+        ws.send(JSON.stringify({ type: 'message', text: clean, large_text: root.classList.contains('hotline-large') }));
         inflight++;
         p.timer = setTimeout(function () {
           var i = pendingWs.indexOf(p);
@@ -1204,6 +1280,21 @@
     if (input.style.height !== before) scrollToEnd();
   }
 
+  // While an agent answers, tell them the caller is typing (on at the first key, off after 3 s quiet).
+  var typingSent = false;
+  var typingTimer = null;
+  function sendTyping(on) {
+    if (!ws || !wsOpen || typingSent === on) return;
+    typingSent = on;
+    try { ws.send(JSON.stringify({ type: 'typing', on: on })); } catch (e) { /* ignore */ }
+  }
+  input.addEventListener('input', function () {
+    if (agentName) {
+      sendTyping(!!input.value.trim());
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { sendTyping(false); }, 3000);
+    }
+  });
   input.addEventListener('input', function () {
     updateCounter();
     autoGrow();
