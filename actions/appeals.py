@@ -16,7 +16,7 @@ from actions.messages import HotlineAction, button, say
 from knowledge.retrieval import get_retriever
 
 # Below this intent confidence a confident guide answer wins (chosen on bench/data/chat_eval.yaml).
-SURE_APPEAL = 0.6
+SURE_APPEAL = 0.85
 
 
 class ActionReportProblem(HotlineAction):
