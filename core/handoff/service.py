@@ -410,14 +410,20 @@ def request(sender: str, channel: str, reason: str, summary: dict | None, *, lar
     return _retrying(attempt)
 
 
+def _pending_callback(session: Session, sender: str, *, unclaimed: bool = False) -> HandoffConversation | None:
+    """The sender's latest call-back request (optionally only one no agent has taken yet)."""
+    query = select(HandoffConversation).where(HandoffConversation.sender == sender,
+                                              HandoffConversation.state == CALLBACK)
+    if unclaimed:
+        query = query.where(HandoffConversation.agent_id.is_(None))
+    return session.scalar(query.order_by(HandoffConversation.id.desc()).limit(1))
+
+
 def ticket(sender: str, *, now: datetime | None = None) -> dict[str, Any] | None:
     """The sender's current ticket (live, or a pending call-back) with a fresh position; None when none."""
     now = _now(now)
     with session_scope() as session:
-        conv = _live(session, sender) or session.scalar(
-            select(HandoffConversation).where(HandoffConversation.sender == sender,
-                                              HandoffConversation.state == CALLBACK)
-            .order_by(HandoffConversation.id.desc()).limit(1))
+        conv = _live(session, sender) or _pending_callback(session, sender)
         return _ticket(session, conv, now, created=False) if conv is not None else None
 
 
@@ -438,9 +444,7 @@ def cancel(sender: str, *, now: datetime | None = None) -> Outcome[dict[str, Any
         if conv is not None and conv.state == CONNECTED:
             raise InvalidState("人工客服正在为您服务，如需结束，请直接告诉客服。", state=CONNECTED)
         if conv is None:
-            conv = session.scalar(select(HandoffConversation)
-                                  .where(HandoffConversation.sender == sender, HandoffConversation.state == CALLBACK)
-                                  .order_by(HandoffConversation.id.desc()).limit(1))
+            conv = _pending_callback(session, sender)
         if conv is None:
             raise NotFound("您当前没有排队或待回拨的人工服务。")
         result = session.execute(update(HandoffConversation)
@@ -480,12 +484,7 @@ def request_callback(sender: str, phone: str, description: str = "", *, channel:
         if conv is not None and conv.state == CONNECTED:
             raise InvalidState("人工客服正在为您服务，无需登记回拨。", state=CONNECTED)
         if conv is None:
-            pending = session.scalar(select(HandoffConversation)
-                                     .where(HandoffConversation.sender == sender,
-                                            HandoffConversation.state == CALLBACK,
-                                            HandoffConversation.agent_id.is_(None))
-                                     .order_by(HandoffConversation.id.desc()).limit(1))
-            conv = pending
+            conv = _pending_callback(session, sender, unclaimed=True)
         if conv is None:
             priority, reasons = compute_priority(large_text=large_text)
             conv = HandoffConversation(sender=sender, channel=(channel or "web")[:32], state=CALLBACK,
