@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from connectors import agent
 from connectors.gateway import errors
 from connectors.gateway.deps import Services
 from connectors.gateway.handoff_bridge import HandoffBridge
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(applications.router)
     app.include_router(staff.router)
     app.include_router(web.router)
+    for router in agent.ROUTERS:              # agent console: /api/agent, /api/supervisor, /ws/agent, /agent
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app
 

@@ -27,7 +27,7 @@ the handshake with 1008 (policy violation) and the code as reason.
 Every route whose path starts with one of STAFF_PATH_PREFIXES must depend on `current_staff` (directly or
 through `require_role`); tests/unit/test_staff_routes_guarded.py walks the app and calls each such route
 anonymously and with a wrong role, so a new staff route cannot forget its guard. The only exceptions are
-listed in PUBLIC_STAFF_ROUTES (the login itself).
+listed in PUBLIC_STAFF_ROUTES (the login itself, and the static console page that shows the login form).
 """
 
 import hmac
@@ -51,8 +51,12 @@ from core.staff.roles import ROLES, required_roles
 
 STAFF_PATH_PREFIXES: tuple[str, ...] = (
     "/api/staff", "/api/admin", "/api/agent", "/api/editor", "/api/supervisor", "/agent", "/editor", "/dashboard",
+    "/ws/agent",
 )
-PUBLIC_STAFF_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/api/staff/login")})
+# The login, and the agent console's page and its script/styles (no data in them; the page logs in itself).
+PUBLIC_STAFF_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/api/staff/login"), ("GET", "/agent"), ("GET", "/agent/static/{name}"),
+})
 
 SESSION_COOKIE = "staff_session"
 CSRF_COOKIE = "staff_csrf"

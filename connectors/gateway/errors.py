@@ -23,12 +23,25 @@ MESSAGES = {
     "forbidden": "您的账号无权进行此操作 / Your account is not allowed to do this",
     "csrf_failed": "安全校验失败，请刷新页面后重试 / Missing or wrong X-CSRF-Token header",
     "invalid_credentials": "用户名或密码错误，或账号暂时无法登录 / Wrong username or password, or the account cannot log in now",
+    # human handoff (connectors/agent/api.py maps core.handoff errors here); {reason} is the domain's Chinese text
+    "handoff_not_found": "{reason} / Not found (conversation, agent or value)",
+    "handoff_not_allowed": "{reason} / Not allowed for this account",
+    "not_holder": "{reason} / Only the agent holding the conversation (or a supervisor) may do this",
+    "already_claimed": "{reason} / Another agent holds this conversation",
+    "invalid_state": "{reason} / Not possible in the conversation's current state",
+    "capacity_reached": "{reason} / The agent already holds the maximum number of conversations",
+    "agent_unavailable": "{reason} / The agent is not on duty",
+    "invalid_input": "{reason} / A value was refused",
 }
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, headers: dict[str, str] | None = None, **fmt: object) -> None:
+    """A 4xx answer. `extra` adds machine-readable fields to `detail` (e.g. {"field": "wrap_up"})."""
+
+    def __init__(self, status: int, code: str, headers: dict[str, str] | None = None,
+                 extra: dict[str, object] | None = None, **fmt: object) -> None:
         self.status, self.code, self.headers = status, code, headers or {}
+        self.extra = dict(extra or {})
         self.message = MESSAGES[code].format(**fmt)
         super().__init__(self.message)
 
@@ -40,7 +53,9 @@ def error_body(code: str, message: str) -> dict:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+        body = error_body(exc.code, exc.message)
+        body["detail"].update({k: v for k, v in exc.extra.items() if k not in ("code", "message")})
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,162 @@
+"""Human handoff across two gateway processes sharing PostgreSQL and Redis, as a scaled-out hotline runs.
+
+The caller talks to gateway A over the widget's WebSocket; the agent works on gateway B over the agent
+API. The queue lives in PostgreSQL, live events go through Redis: the caller asks for a person, the
+agent claims, they talk both ways (typing, a guide card), the agent hands back and the assistant answers
+again.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import create_engine, text
+
+from scripts.stack import ROOT, free_port, health, running_stack
+
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PASSWORD = "agent-password-2026"
+
+
+@pytest.fixture(scope="module")
+def scaleout(tmp_path_factory):
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"hotline_handoff_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:  # PostgreSQL runs on this machine kind: a failure here is a real failure
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    extra = {"DATABASE_URL": url, "EVENT_BUS_URL": REDIS_URL, "RATE_LIMIT_PER_MINUTE": "200",
+             "STAFF_COOKIE_SECURE": "0"}
+    second = None
+    try:
+        with running_stack(tmp_path_factory.mktemp("handoff-scaleout"), extra) as stack:
+            env = dict(stack["env"])
+            env.update({"PORT": str(free_port()), "RASA_URL": f"http://127.0.0.1:{env['RASA_PORT']}",
+                        "ACTIONS_URL": f"http://127.0.0.1:{env['ACTIONS_PORT']}", "PYTHONPATH": str(ROOT)})
+            second = subprocess.Popen(
+                [str(ROOT / ".venv" / "app" / "bin" / "uvicorn"), "connectors.gateway.app:app", "--host", "127.0.0.1",
+                 "--port", env["PORT"], "--no-access-log"], cwd=ROOT, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            url_b = f"http://127.0.0.1:{env['PORT']}"
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and health(url_b)[0] != 200:
+                time.sleep(1)
+            assert health(url_b)[0] == 200, "the second gateway did not become healthy"
+            subprocess.run([sys.executable, "-m", "core.staff", "add", "agent7", "--role", "agent",
+                            "--display-name", "坐席007", "--password-stdin"], input=PASSWORD, text=True,
+                           cwd=ROOT, env=env, check=True, capture_output=True)
+            yield {"a": stack["url"], "b": url_b}
+    finally:
+        if second is not None:
+            second.terminate()
+            second.wait(timeout=20)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class Caller:
+    """The widget's side of the WebSocket: send a message, collect frames until the turn ends."""
+
+    def __init__(self, socket) -> None:
+        self.socket = socket
+        self.pending: list[dict] = []
+
+    async def say(self, message: str) -> list[dict]:
+        await self.socket.send(json.dumps({"type": "message", "text": message}))
+        bots = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.socket.recv(), 60))
+            if frame["type"] == "typing" and frame.get("who") != "agent" and not frame["on"]:
+                return bots
+            if frame["type"] == "bot":
+                bots.append(frame["message"])
+            else:
+                self.pending.append(frame)
+
+    async def next_frame(self, predicate, timeout: float = 15) -> dict:
+        for frame in list(self.pending):
+            if predicate(frame):
+                self.pending.remove(frame)
+                return frame
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = json.loads(await asyncio.wait_for(self.socket.recv(), deadline - time.monotonic()))
+            if predicate(frame):
+                return frame
+            self.pending.append(frame)
+        raise AssertionError("expected frame did not arrive")
+
+
+def bot_of(kind: str, **data):
+    def match(frame: dict) -> bool:
+        message = frame.get("message") or {}
+        return frame["type"] == "bot" and message.get("kind") == kind and all(
+            message.get("data", {}).get(k) == v for k, v in data.items())
+    return match
+
+
+def test_caller_on_one_gateway_and_agent_on_another(scaleout):
+    agent = httpx.Client(base_url=scaleout["b"], timeout=30)
+    assert agent.get("/api/agent/queue").status_code == 401  # anonymous: refused
+    login = agent.post("/api/staff/login", json={"username": "agent7", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    agent.headers["Authorization"] = f"Bearer {login.json()['token']}"
+    assert agent.post("/api/agent/heartbeat").status_code in (200, 204)  # the console is open: on duty
+
+    async def conversation() -> None:
+        sender = f"scaleout-{uuid.uuid4().hex[:10]}"
+        ws_url = scaleout["a"].replace("http://", "ws://") + f"/ws/chat?sender={sender}"
+        async with websockets.connect(ws_url) as socket:
+            assert json.loads(await socket.recv())["type"] == "session"
+            caller = Caller(socket)
+            await caller.say("孩子出生要办什么")
+            [queued] = [m for m in await caller.say("转人工") if m["kind"] == "handoff"]
+            assert queued["data"]["state"] == "queued" and queued["data"]["agents_on_duty"] == 1
+            assert queued["data"]["estimated_wait_seconds"] == 0 and "马上为您接通" in queued["text"]
+
+            waiting = agent.get("/api/agent/queue").json()["conversations"]
+            mine = next(c for c in waiting if c["sender"] == sender)
+            assert mine["summary"]["guide"] == "新生儿出生一件事"
+            cid = mine["id"]
+            assert agent.post(f"/api/agent/conversations/{cid}/claim").status_code == 200
+
+            joined = await caller.next_frame(bot_of("handoff", state="connected"))
+            assert joined["message"]["data"]["agent"] == "坐席007"
+
+            assert agent.post(f"/api/agent/conversations/{cid}/typing", json={"on": True}).status_code in (200, 204)
+            typing = await caller.next_frame(lambda f: f["type"] == "typing" and f.get("who") == "agent")
+            assert typing["on"] is True
+            assert agent.post(f"/api/agent/conversations/{cid}/messages",
+                              json={"text": "您好，我是坐席007，请问孩子的户口想落在哪里？"}).status_code in (200, 201)
+            said = await caller.next_frame(bot_of("agent_message"))
+            assert said["message"]["data"]["agent"] == "坐席007" and "落在哪里" in said["message"]["text"]
+
+            # the caller answers: the agent gets it, the assistant stays silent
+            assert await caller.say("落在我爸那边，我的电话是13947761207") == []
+            seen = agent.get(f"/api/agent/conversations/{cid}").json()
+            lines = [m["text"] for m in seen["messages"] if m["role"] == "caller"]
+            assert any("落在我爸那边" in t for t in lines)
+            assert not any("13947761207" in t for t in lines)  # stored masked
+            assert any(m["role"] == "assistant" for m in seen["messages"])  # the history before the handoff
+
+            card = agent.post(f"/api/agent/conversations/{cid}/messages", json={"guide": "新生儿出生一件事"})
+            assert card.status_code in (200, 201), card.text
+            guide = await caller.next_frame(bot_of("guide_answer"))
+            assert guide["message"]["data"]["guide"] == "新生儿出生一件事" and guide["message"]["data"]["agent"]
+
+            assert agent.post(f"/api/agent/conversations/{cid}/release").status_code == 200
+            await caller.next_frame(bot_of("handoff", state="returned"))
+            again = await caller.say("那要带什么材料")
+            assert again and all(m["kind"] != "agent_message" for m in again)
+
+    asyncio.run(conversation())
