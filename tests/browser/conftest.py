@@ -30,6 +30,16 @@ def pytest_configure(config):
 @pytest.fixture
 def browser():
     """A fresh headless Chromium (own profile, so localStorage starts empty) driven by selenium."""
+    yield from _chromium()
+
+
+@pytest.fixture
+def second_browser():
+    """Another, independent Chromium: e.g. the hotline agent while `browser` is the caller."""
+    yield from _chromium()
+
+
+def _chromium():
     if not CHROMEDRIVER.exists():
         pytest.skip(f"{CHROMEDRIVER} is missing: install Debian's chromium and chromium-driver packages")
     try:
