@@ -12,6 +12,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.applications import app_data, load_form
 from actions.basics import HOTLINE, consecutive_fallbacks
 from actions.messages import HotlineAction, say
 from core.privacy import mask_text
@@ -41,11 +42,15 @@ def summary_of(tracker: Tracker) -> dict[str, Any]:
     """What the agent needs first, personal data masked: what was asked, guide and items, form, numbers."""
     asked = [mask_text(e.get("text") or "")[:200] for e in tracker.events
              if e.get("event") == "user" and (e.get("text") or "") and not (e.get("text") or "").startswith("/")]
-    data = tracker.get_slot("app_data")
+    data = app_data(tracker)
     form = None
     if tracker.get_slot("app_guide"):
+        _, loaded = load_form(tracker)
+        active = loaded.active(data) if loaded is not None else []
         form = {"guide": tracker.get_slot("app_guide"), "state": tracker.get_slot("app_state"),
-                "filled": len(data) if isinstance(data, dict) else 0, "field": tracker.get_slot("app_field")}
+                "items": list(tracker.get_slot("app_items") or []),
+                "filled": sum(1 for f in active if f.field in data), "total": len(active),
+                "field": tracker.get_slot("app_field")}
     numbers = [n for n in (tracker.get_slot("app_number"),
                            (tracker.get_slot("status_focus") or {}).get("number")
                            if isinstance(tracker.get_slot("status_focus"), dict) else None) if n]

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import re
 
-_ID = re.compile(r"(?<![0-9])([1-9]\d{5})(\d{8})(\d{3}[0-9Xx])(?![0-9])")
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9]\d)(\d{4})(\d{4})(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])(0\d{2,3}-?)(\d{3,4})(\d{4})(?![0-9])")
+# Numbers as callers type them: grouped with spaces or dashes ("1506 0219 9208 1545 27",
+# "150627-19850101-071X", "139 4776 1207"), with a country code ("+86 139-4776-1208", "8613947761206"),
+# or in full-width digits (normalised first).
+_SEP = r"[ \t\-·.]?"
+_ID = re.compile(r"(?<![0-9])[1-9](?:" + _SEP + r"\d){16}" + _SEP + r"[0-9Xx](?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![0-9+])(?:\+?86" + _SEP + r")?1[3-9](?:" + _SEP + r"\d){9}(?![0-9])")
+_LANDLINE = re.compile(r"(?<![0-9])(0\d{2,3}[ \-]?)(\d{3,4})(\d{4})(?![0-9])")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋－", "0123456789Xx+-")
 
 
 def mask_id_number(value: str) -> str:
@@ -31,7 +36,12 @@ def mask_name(value: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask ID and phone numbers anywhere in free text (for logs)."""
-    text = _ID.sub(lambda m: mask_id_number(m.group(0)), text)
-    text = _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
+    """Mask ID and phone numbers anywhere in free text (logs, stored transcripts), in every way they are typed."""
+    text = text.translate(_FULLWIDTH)
+    text = _ID.sub(lambda m: mask_id_number(_digits(m.group(0))), text)
+    text = _MOBILE.sub(lambda m: mask_phone(_digits(m.group(0))[-11:]), text)
     return _LANDLINE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+
+
+def _digits(value: str) -> str:
+    return re.sub(r"[^0-9Xx]", "", value)

@@ -189,24 +189,29 @@ class HandoffBridge:
             elif event.get("event") == "bot":
                 custom = (event.get("data") or {}).get("custom") or {}
                 if custom.get("text") and custom.get("kind") != "handoff":
+                    data = custom.get("data") or {}
                     lines.append(("assistant", custom["text"], custom.get("kind", "text"),
-                                  {"guide": (custom.get("data") or {}).get("guide")}))
-        await asyncio.to_thread(_add_lines, conversation_id, lines)
+                                  {"guide": data.get("guide"), "material_count": len(data.get("materials") or [])}))
+        await handoff.publish(await asyncio.to_thread(_add_lines, conversation_id, lines))
 
     async def _copy_turn(self, conversation_id: int, text: str, messages: list[BotMessage]) -> None:
-        lines = [("caller", text, "text", {})] + [("assistant", m.text, m.kind, {"guide": m.data.get("guide")})
-                                                  for m in messages if m.text]
-        await asyncio.to_thread(_add_lines, conversation_id, lines)
+        lines = [("caller", text, "text", {})] + [
+            ("assistant", m.text, m.kind, {"guide": m.data.get("guide"),
+                                           "material_count": len(m.data.get("materials") or [])})
+            for m in messages if m.text]
+        await handoff.publish(await asyncio.to_thread(_add_lines, conversation_id, lines))
 
 
-def _add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]]) -> None:
-    """Transcript lines for the agent; their events are not published (the agent reads them on opening)."""
+def _add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]]) -> list:
+    """Transcript lines for the agent; returns their events (a console previewing the queue sees them live)."""
+    events: list = []
     for role, text, kind, data in lines:
         try:
-            handoff.add_message(conversation_id, role, text[:1900], kind=kind[:32],
-                                data={k: v for k, v in data.items() if v})
+            events.extend(handoff.add_message(conversation_id, role, text[:1900], kind=kind[:32],
+                                              data={k: v for k, v in data.items() if v}).events)
         except HandoffError:
-            return
+            break
+    return events
 
 
 # -- live events to the caller --------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import pytest
+
 from core.privacy import mask_id_number, mask_name, mask_phone, mask_text
 
 
@@ -14,3 +16,22 @@ def test_free_text_in_logs_has_no_id_or_phone_numbers():
     assert "13900001111" not in masked
     assert "8581234" not in masked
     assert "1501**********1234" in masked
+
+
+@pytest.mark.parametrize(("typed", "secret", "shown"), [
+    ("1506 0219 9208 1545 27", "0219 9208 15", "1506**********4527"),
+    ("１５０６２７１９８５０１０１０７１Ｘ", "１９８５０１０１", "1506**********071X"),
+    ("150627-19850101-071X", "19850101", "1506**********071X"),
+    ("139 4776 1207", "4776", "139****1207"),
+    ("+86 139-4776-1208", "4776", "139****1208"),
+    ("8613947761206", "13947761206", "139****1206"),
+    ("我的手机是１３９４７７６１２０７", "４７７６", "139****1207"),
+])
+def test_numbers_are_masked_however_the_caller_types_them(typed, secret, shown):
+    masked = mask_text(f"我的号码：{typed}，谢谢")
+    assert secret not in masked and shown in masked
+
+
+@pytest.mark.parametrize("text", ["受理编号NM20250301ABCD2345", "我今年65岁，2025年3月1日生", "金额1234567890元"])
+def test_other_numbers_are_left_alone(text):
+    assert mask_text(text) == text

@@ -437,7 +437,7 @@
 
   function guideCard(m) {
     var d = m.data || {};
-    var count = Array.isArray(d.materials) ? d.materials.length : null;
+    var count = Array.isArray(d.materials) ? d.materials.length : (typeof d.material_count === 'number' && d.material_count ? d.material_count : null);
     var title = '【' + (d.guide || '办事指南') + '】一次性告知' + (count !== null ? ' · 材料' + count + '项' : '');
     var children = [el('strong', { text: title })];
     if (d.items && d.items.length && d.all_items && d.items.length < d.all_items.length) {

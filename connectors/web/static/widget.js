@@ -102,9 +102,22 @@
 
   /** ID and mobile numbers typed by the caller are not kept in the browser (shared terminals). */
   function maskPersonal(text) {
+    // the same forms core/privacy.py masks: grouped, dashed, +86, full-width digits
+    var sep = '[ \\t\\-·.]?';
+    var id = new RegExp('(^|[^0-9])[1-9](?:' + sep + '[0-9]){16}' + sep + '[0-9Xx](?![0-9A-Za-z])', 'g');
+    var mobile = new RegExp('(^|[^0-9+])(?:\\+?86' + sep + ')?1[3-9](?:' + sep + '[0-9]){9}(?![0-9])', 'g');
+    var digitsOf = function (s) { return s.replace(/[^0-9Xx]/g, ''); };
     return str(text)
-      .replace(/(^|[^0-9])([1-9][0-9]{3})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9])/g, '$1$2**********$3')
-      .replace(/(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])/g, '$1$2****$3');
+      .replace(/[\uff10-\uff19]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) - 0xfee0); })
+      .replace(/[\uff38\uff58]/g, 'X')
+      .replace(id, function (m, pre) {
+        var d = digitsOf(m.slice(pre.length));
+        return pre + d.slice(0, 4) + '**********' + d.slice(-4);
+      })
+      .replace(mobile, function (m, pre) {
+        var d = digitsOf(m.slice(pre.length)).slice(-11);
+        return pre + d.slice(0, 3) + '****' + d.slice(-4);
+      });
   }
 
   function storedEntry(entry) {
