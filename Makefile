@@ -14,11 +14,12 @@ PY311 ?= $(shell for p in python3.11 python3 $$HOME/.pyenv/versions/3.11*/bin/py
            $$p -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
 
 E5_MODEL := build/models/multilingual-e5-small/.built
+E5_ONNX := build/models/e5-onnx/.built
 JIEBA_DICT := build/jieba/userdict.txt
 INDEX := build/index/manifest.json
 GUIDES := $(wildcard knowledge/guides/*.yaml)
 
-.PHONY: run test setup venvs train index dict db system-deps bench clean help
+.PHONY: run test setup venvs train index dict db e5-onnx system-deps bench clean help
 
 help:
 	@echo "make run    - install, build models, start Rasa + actions + gateway (http://127.0.0.1:8000)"
@@ -44,6 +45,12 @@ venvs: $(VENV_RASA)/.installed $(VENV_APP)/.installed
 $(E5_MODEL): $(VENV_APP)/.installed knowledge/embedding/build_e5.py
 	$(APP_PY) -m knowledge.embedding.build_e5 --out build/models/multilingual-e5-small
 
+# The encoder as ONNX for Rasa's E5Featurizer (Python 3.10, no torch); re-exported only when the model changes.
+$(E5_ONNX): $(E5_MODEL) $(VENV_APP)/.installed knowledge/embedding/export_onnx.py
+	$(APP_PY) -m knowledge.embedding.export_onnx --src build/models/multilingual-e5-small --out build/models/e5-onnx
+
+e5-onnx: $(E5_ONNX)
+
 $(JIEBA_DICT): $(VENV_APP)/.installed $(GUIDES) knowledge/dictionary.py
 	$(APP_PY) -m knowledge.dictionary --out build/jieba
 
@@ -56,7 +63,7 @@ dict: $(JIEBA_DICT) $(NLU_EXAMPLES)
 index: $(E5_MODEL) $(VENV_APP)/.installed
 	$(APP_PY) -m knowledge build
 
-train: $(VENV_RASA)/.installed $(JIEBA_DICT) $(NLU_EXAMPLES)
+train: $(VENV_RASA)/.installed $(JIEBA_DICT) $(NLU_EXAMPLES) $(E5_ONNX)
 	$(APP_PY) scripts/train.py --rasa $(VENV_RASA)/bin/rasa
 
 db: $(VENV_APP)/.installed

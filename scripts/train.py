@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ["config.yml", "domain", "nlu/data", "nlu/components", "nlu/textnorm.py", "build/jieba", "build/nlu",
           "requirements/rasa.lock"]
 SUFFIXES = {".yml", ".yaml", ".py", ".txt", ".lock"}
+# The ONNX encoder of nlu.components.e5_featurizer lives outside the model file; its export record holds the
+# sha256 of model.onnx and tokenizer.json, so a re-exported encoder means a retrained model.
+E5_ONNX_RECORD = "build/models/e5-onnx/e5.json"
 
 
 def input_files() -> list[Path]:
@@ -25,6 +28,8 @@ def input_files() -> list[Path]:
         elif path.is_dir():
             files.extend(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
                          and "__pycache__" not in p.parts)
+    if "E5Featurizer" in (ROOT / "config.yml").read_text(encoding="utf-8") and (ROOT / E5_ONNX_RECORD).is_file():
+        files.append(ROOT / E5_ONNX_RECORD)
     return sorted(files)
 
 

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-EXPORTER_VERSION = 1
+EXPORTER_VERSION = 2
 DEFAULT_SRC = "build/models/multilingual-e5-small"
 DEFAULT_OUT = "build/models/e5-onnx"
 OPSET = 17
@@ -126,10 +126,13 @@ def export_fp32(src: Path, path: Path) -> None:
 
 
 def quantize_int8(fp32: Path, out: Path) -> None:
-    """Dynamic int8: MatMul weights and the embedding table as int8, activations quantised per call."""
+    """Dynamic int8: MatMul weights and the embedding table as int8 with one scale per output channel,
+    activations quantised per call. Per-channel scales keep the vectors within cosine ~0.993 of fp32 on the
+    held-out utterances (one scale per tensor: 0.974) at the same speed, ~2.5x faster than fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul", "Gather"])
 
 
 def _onnx_vectors(path: Path, tokenizer_path: Path, texts: list[str]):
@@ -192,7 +195,7 @@ def export(src: Path, out: Path, int8: bool = True, force: bool = False) -> Path
         else:
             shutil.move(str(fp32), staging / "model.onnx")
         shutil.copyfile(src / "tokenizer.json", staging / "tokenizer.json")
-        worst = check_against_torch(src, staging / "model.onnx", 0.97 if int8 else 0.999)
+        worst = check_against_torch(src, staging / "model.onnx", 0.99 if int8 else 0.999)
         _log(f"checked against torch fp32: min cosine {worst:.4f}")
         info = {
             "source": key,

@@ -13,10 +13,7 @@ batches of texts of similar length.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
@@ -30,63 +27,9 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu.components.e5_onnx import E5Encoder, resolve_model_dir
+
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a path only: nothing above nlu/ is imported
-
-
-def resolve_model_dir(model_path: Text) -> Path:
-    """`model_path` as given, or relative to the working directory, else to the project root."""
-    path = Path(model_path).expanduser()
-    if path.is_absolute() or path.exists():
-        return path
-    return PROJECT_ROOT / path
-
-
-class E5Encoder:
-    """Tokenizer + ONNX session: texts -> L2-normalised float32 sentence vectors."""
-
-    def __init__(self, model_dir: Path, threads: int = 1, max_length: Optional[int] = None,
-                 prefix: Optional[Text] = None) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        info_path = model_dir / "e5.json"
-        if not (model_dir / "model.onnx").is_file() or not info_path.is_file():
-            raise InvalidConfigException(
-                f"E5Featurizer: no exported encoder in '{model_dir}' (model.onnx, e5.json); "
-                f"build it with `make e5-onnx` (python -m knowledge.embedding.export_onnx)")
-        self.info = json.loads(info_path.read_text(encoding="utf-8"))
-        self.prefix = self.info.get("query_prefix", "") if prefix is None else prefix
-        self.dim = int(self.info["dimension"])
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(int(max_length or self.info.get("max_length", 512)))
-        self.pad_id = int(self.info.get("pad_id", 1))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
-        self.output = self.info.get("output", "sentence_embedding")
-
-    def encode(self, texts: List[Text], batch_size: int = 32) -> np.ndarray:
-        """One vector per text; batches group texts of similar length to keep padding small."""
-        encodings = self.tokenizer.encode_batch([self.prefix + text for text in texts])
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), max(1, batch_size)):
-            rows = order[start:start + batch_size]
-            width = max(len(encodings[i].ids) for i in rows)
-            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                row = encodings[i].ids
-                ids[r, :len(row)] = row
-                mask[r, :len(row)] = 1
-            out = self.session.run([self.output], {"input_ids": ids, "attention_mask": mask})[0]
-            vectors[rows] = out
-        return vectors
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
@@ -117,11 +60,23 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.model_dir = resolve_model_dir(self._config["model_path"])
-        self.encoder = E5Encoder(self.model_dir, threads=self._config["threads"],
-                                 max_length=self._config["max_length"], prefix=self._config["prefix"])
+        try:
+            self.encoder = E5Encoder(self.model_dir, threads=self._config["threads"],
+                                     max_length=self._config["max_length"], prefix=self._config["prefix"])
+        except FileNotFoundError as exc:
+            raise InvalidConfigException(f"E5Featurizer: {exc}") from exc
         logger.debug("E5Featurizer: %s (sha256 %s)", self.model_dir, self.encoder.info.get("model_sha256"))
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[Text]:
+        """The exported encoder lives outside the graph: its record (with the model's sha256) goes into
+        Rasa's cache key, so a re-exported model is not mistaken for features cached from the old one."""
+        record = resolve_model_dir(config.get("model_path") or cls.get_default_config()["model_path"]) / "e5.json"
+        try:
+            return record.read_text(encoding="utf-8")
+        except OSError:
+            return None
 
     @classmethod
     def create(
