@@ -465,6 +465,10 @@ class ActionPauseApplication(HotlineAction):
             say(dispatcher, "application_paused", text, data={"form": tracker.get_slot("app_guide"), "filled": filled},
                 buttons=[button("继续填表", "/resume_application")])
             return [ActiveLoop(None), SlotSet(REQUESTED, None), SlotSet("app_state", "paused")]
+        if tracker.active_loop_name is None:  # "消防那个先不办" heard as "pause": about the guide's items
+            events = understand(dispatcher, tracker)
+            if events is not None:
+                return events
         say(dispatcher, "application_none", "目前没有正在填写的申请表。需要在线申请时，告诉我要办理的事项即可。")
         return [ActiveLoop(None), SlotSet(REQUESTED, None)] if tracker.active_loop_name == FORM else []
 

@@ -12,11 +12,12 @@ from datetime import date
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.applications import fresh_user_input, intent_of
 from actions.form_filling import CONTROL_INTENTS, OTHER_INTENTS, looks_like_question
+from actions.knowledge import understand, unsure_start
 from actions.messages import HotlineAction, button, say
 from core import applications as service
 from nlu.textnorm import normalize
@@ -93,6 +94,11 @@ class ValidateStatusForm(HotlineAction):
         if fresh_user_input(tracker, _PASS_THROUGH):
             text = (tracker.latest_message or {}).get("text") or ""
             new_number, new_factor = parse_number(text), parse_factor(text)
+            if asked is None and not new_number and unsure_start(tracker):
+                # an unsure "status" guess ("营业执照丢了"): context and the guides first, no form started
+                answered = understand(dispatcher, tracker)
+                if answered is not None:
+                    return answered + [ActiveLoop(None), SlotSet(REQUESTED, None)]
             if new_number:
                 number = new_number
                 events.append(SlotSet("status_number", number))

@@ -833,7 +833,6 @@
    * sent as data.callback_payload + {"phone", "description"}. The gateway validates the number.
    */
   function renderCallbackForm(bubble, entry, data) {
-    if (entry.used) return;
     var box = el('form', 'hotline-callback');
     box.setAttribute('aria-label', '留下电话，工作人员回电');
     var phoneId = 'hotline-cb-phone-' + Math.random().toString(36).slice(2, 8);
@@ -854,15 +853,20 @@
     var submit = el('button', 'hotline-quick hotline-confirm', '请工作人员回电');
     submit.type = 'submit';
     [phoneLabel, phone, descLabel, desc, submit].forEach(function (n) { box.appendChild(n); });
+    var disable = function () {
+      [phone, desc, submit].forEach(function (n) { n.disabled = true; });
+    };
+    if (entry.used) disable();   // answered, cancelled, or shown again after a reload
     box.addEventListener('submit', function (e) {
       e.preventDefault();
+      if (entry.used) { disable(); return; }
       var number = phone.value.replace(/\s+/g, '');
       if (!number) { phone.focus(); return; }
       var payload = str(data.callback_payload) + JSON.stringify({ phone: number, description: desc.value.trim() });
       if (sendMessage(payload, '请回电：' + maskPersonal(number))) {
         entry.used = true;
         saveTranscript();
-        box.parentNode && box.parentNode.removeChild(box);
+        disable();
       }
     });
     bubble.appendChild(box);
