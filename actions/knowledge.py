@@ -17,9 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.messages import HotlineAction, button, say
 from knowledge.catalog import get_catalog
-from knowledge.items import mentioned_items, parse_item_list, without_item_mentions
-from knowledge.notice import (Selection, compose, detail_text, detect_aspect, detect_items, detect_situation,
-                              next_question)
+from knowledge.items import detect_items, mentioned_items, parse_item_list, without_item_mentions
+from knowledge.notice import Selection, compose, detail_text, detect_aspect, detect_situation, next_question
 from knowledge.retrieval import get_retriever, warm_up
 from knowledge.schema import Guide
 from nlu.textnorm import normalize

@@ -74,7 +74,7 @@ def main() -> int:
             failures.append((row["q"], row["guide"], [m["kind"] for m in messages], guide or candidates))
     n = len(questions)
     print(f"in-scope knowledge evaluation questions: {n}")
-    print(f"| path | right | share |\n|---|---|---|")
+    print("| path | right | share |\n|---|---|---|")
     print(f"| search (/api/knowledge/search, top or candidates) | {search_right} | {search_right / n:.1%} |")
     print(f"| chat (/api/chat, answer, situation question or candidates) | {chat_right} | {chat_right / n:.1%} |")
     print(f"| chat, guide answered or its situation asked | {chat_strict} | {chat_strict / n:.1%} |")

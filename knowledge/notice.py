@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import jieba
 
-from knowledge.items import ABBREVIATIONS, detect_items  # noqa: F401  (detect_items re-exported)
+from knowledge.items import ABBREVIATIONS
 from knowledge.schema import Guide, Material, Situation
 from nlu.textnorm import normalize
 
