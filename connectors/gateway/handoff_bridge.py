@@ -94,9 +94,13 @@ class HandoffBridge:
         await self._http.aclose()
 
     # -- before the assistant ---------------------------------------------------------------------------
-    async def route(self, sender: str, text: str, channel: str, *, large_text: bool = False) -> list[BotMessage] | None:
+    async def ticket(self, sender: str) -> dict[str, Any] | None:
+        """The caller's handoff ticket at the start of a turn (one database read per turn)."""
+        return await asyncio.to_thread(handoff.ticket, sender)
+
+    async def route(self, sender: str, text: str, channel: str, ticket: dict[str, Any] | None, *,
+                    large_text: bool = False) -> list[BotMessage] | None:
         """Messages answering this turn on the handoff side, or None to let the assistant answer."""
-        ticket = await asyncio.to_thread(handoff.ticket, sender)
         state = ticket["state"] if ticket else None
         if state == handoff.CONNECTED:
             try:
@@ -134,8 +138,8 @@ class HandoffBridge:
                               "您也可以继续向我咨询。", "callback_requested", phone=ticket.get("callback_phone"))
 
     # -- after the assistant --------------------------------------------------------------------------------
-    async def after_assistant(self, sender: str, text: str, channel: str, messages: list[BotMessage], *,
-                              large_text: bool = False) -> list[BotMessage]:
+    async def after_assistant(self, sender: str, text: str, channel: str, messages: list[BotMessage],
+                              ticket: dict[str, Any] | None, *, large_text: bool = False) -> list[BotMessage]:
         """Turn a handoff request into a place in the queue; while queued, copy the turn for the agent."""
         out: list[BotMessage] = []
         for message in messages:
@@ -144,9 +148,7 @@ class HandoffBridge:
                 out.append(await self._enqueue(sender, channel, request, large_text=large_text))
             else:
                 out.append(message)
-        ticket = await asyncio.to_thread(handoff.ticket, sender)
-        if ticket and ticket["state"] == handoff.QUEUED and not ticket.get("created") and \
-                not any(m.kind == "handoff" for m in out):
+        if ticket and ticket["state"] == handoff.QUEUED and not any(m.kind == "handoff" for m in out):
             await self._copy_turn(ticket["id"], text, out)
         return out
 

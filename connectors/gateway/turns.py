@@ -48,8 +48,9 @@ class TurnService:
         if emergency is not None:
             return [BotMessage(kind="emergency", text=emergency.reply,
                                data={"numbers": list(emergency.numbers), "categories": list(emergency.categories)})]
+        ticket = await self.handoff.ticket(sender) if self.handoff is not None else None
         if self.handoff is not None:
-            routed = await self.handoff.route(sender, text, channel, large_text=large_text)
+            routed = await self.handoff.route(sender, text, channel, ticket, large_text=large_text)
             if routed is not None:
                 return routed  # an agent answers (or the caller changed their place in the queue)
         try:
@@ -58,5 +59,6 @@ class TurnService:
             raise ApiError(503, "dialogue_unavailable") from exc
         messages = messages or [BotMessage(kind="fallback", text="抱歉，我没有听明白，您可以换个说法再问一次。")]
         if self.handoff is not None:
-            messages = await self.handoff.after_assistant(sender, text, channel, messages, large_text=large_text)
+            messages = await self.handoff.after_assistant(sender, text, channel, messages, ticket,
+                                                          large_text=large_text)
         return messages
