@@ -1,7 +1,7 @@
 """Appeals (诉求): problems a department must solve, such as a broken street light or unpaid wages.
 
 They are not guide questions and not status checks. Until ticket intake (工单) is built, the caller
-is told truthfully how the appeal gets registered, and a request for a person is recorded.
+is told truthfully how the appeal gets registered and can ask for a person.
 """
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.basics import HOTLINE
-from actions.knowledge import in_context, search_and_answer
+from actions.knowledge import understand
 from actions.messages import HotlineAction, button, say
-from knowledge.retrieval import get_retriever
+from core.settings import HOTLINE
 
 # Below this intent confidence a confident guide answer wins (chosen on bench/data/chat_eval.yaml).
 SURE_APPEAL = 0.85
@@ -24,14 +23,11 @@ class ActionReportProblem(HotlineAction):
         return "action_report_problem"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        events = in_context(dispatcher, tracker)  # "海关那个就不用了" while a bundle is in focus
+        # "海关那个就不用了" while a bundle is in focus; "轮椅辅具能申请不，俺家老头瘫了" when only a weak guess
+        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
+        events = understand(dispatcher, tracker, search=confidence < SURE_APPEAL, require_clear=True)
         if events is not None:
             return events
-        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
-        if confidence < SURE_APPEAL:  # "轮椅辅具能申请不，俺家老头瘫了": a guide answers it
-            result = get_retriever().search(tracker.latest_message.get("text") or "", k=3)
-            if result["answerable"] and result["clear"]:
-                return search_and_answer(dispatcher, tracker, tracker.latest_message.get("text") or "", result)
         say(dispatcher, "appeal",
             f"您反映的问题需要由相关部门处理。在线登记诉求（工单）的功能正在建设中，请拨打{HOTLINE}热线，"
             "由人工坐席为您登记并转交责任部门办理，办理结果会回复您。如遇正在发生的危险，请先拨打110、119或120。",

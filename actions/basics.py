@@ -9,11 +9,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import is_acknowledgement, understand
 from actions.messages import HotlineAction, button, say
+from core.settings import HOTLINE
 from nlu.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
-HOTLINE = "12345"
 FALLBACKS_BEFORE_HUMAN = 2
 
 

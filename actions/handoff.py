@@ -13,8 +13,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.applications import app_data, load_form
-from actions.basics import HOTLINE, consecutive_fallbacks
+from actions.basics import consecutive_fallbacks
 from actions.messages import HotlineAction, say
+from core.settings import HOTLINE
 from core.privacy import mask_text
 
 ASKED_TURNS = 3   # the caller's last messages shown to the agent

@@ -59,7 +59,7 @@ def pending_question(tracker: Tracker) -> dict:
 
 def is_acknowledgement(text: str) -> bool:
     """"好的", "不用了", "嗯": a bare yes/no/thanks rather than a question."""
-    return bool(_ACK.match(normalize(text))) or len(normalize(text)) <= 2
+    return bool(_ACK.match(normalize(text)))
 
 
 # "Check the status" with no word of a status question at all ("营业执照丢了" scored as check_status) is a
@@ -222,21 +222,14 @@ def search_and_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
     return _answer(dispatcher, tracker, sel)
 
 
-def in_context(dispatcher: CollectingDispatcher, tracker: Tracker) -> list | None:
-    """Answer the message as a follow-up about the guide in focus, if it is one (no new search)."""
-    current = get_catalog().get(tracker.get_slot("current_guide"))
-    text = tracker.latest_message.get("text") or ""
-    if current is None or is_acknowledgement(text):
-        return None
-    events, _ = follow_up(dispatcher, tracker, current, text)
-    return events
-
-
-def understand(dispatcher: CollectingDispatcher, tracker: Tracker) -> list | None:
+def understand(dispatcher: CollectingDispatcher, tracker: Tracker, *, search: bool = True,
+               require_clear: bool = False) -> list | None:
     """Context, then retrieval, for a message the intent classifier could not place.
 
     Returns the events of the answer given, or None when neither context nor the guides explain
-    the message (the caller then decides: "not understood", "好的", out of scope ...).
+    the message (the caller then decides: "not understood", "好的", out of scope ...). With
+    search=False only the guide in focus is asked; with require_clear only an unambiguous guide
+    answers (no "did you mean" question).
     """
     text = tracker.latest_message.get("text") or ""
     clean = normalize(text)
@@ -245,10 +238,13 @@ def understand(dispatcher: CollectingDispatcher, tracker: Tracker) -> list | Non
     current = get_catalog().get(tracker.get_slot("current_guide"))
     result = None
     if current is not None:
-        events, result = follow_up(dispatcher, tracker, current, text, result=result)
+        events, result = follow_up(dispatcher, tracker, current, text)
         if events is not None:
             return events
-    if len(clean) < 3:  # two characters of noise do not make a question
+    if not search or len(clean) < 3:  # two characters of noise do not make a question
+        return None
+    result = result or get_retriever().search(text, k=3)
+    if require_clear and not (result["answerable"] and result["clear"]):
         return None
     return search_and_answer(dispatcher, tracker, text, result, only_if_found=True)
 

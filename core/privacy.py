@@ -43,5 +43,11 @@ def mask_text(text: str) -> str:
     return _LANDLINE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
 
 
+def find_mobile(text: str) -> str | None:
+    """The first mobile number in text, however typed ("+86 139-4776-1207", full-width), as 11 digits."""
+    match = _MOBILE.search(text.translate(_FULLWIDTH))
+    return _digits(match.group(0))[-11:] if match else None
+
+
 def _digits(value: str) -> str:
     return re.sub(r"[^0-9Xx]", "", value)

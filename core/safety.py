@@ -55,10 +55,12 @@ _BENIGN = [
 
 # A complaint, suggestion or service enquiry that merely mentions emergency services or a past harm
 # ("120急救车来得太慢了我要投诉", "上班受伤了怎么申请工伤", "急救培训去哪报名") is not an emergency,
-# unless something says it is happening now.
+# unless something says it is happening now. Only these mentionable words are discounted: a threat to
+# life (晕倒, 持刀, 抱走, 着火 ...) is an emergency whatever else the caller says ("…，我要反映").
 _SERVICE_CONTEXT = re.compile(
     r"投诉|建议|反映|意见|收费|太贵|太慢|来得慢|培训|报名|课程|怎么申请|如何申请|申请|报销|补贴|赔偿|"
     r"证明|认定|材料|流程|手续|备案|去哪办|在哪办|怎么办理|咨询|上次|以前|去年|上个月|前几天|找回来|立案|进展")
+_MENTIONABLE = re.compile(r"急救|救护车|受(了)?(重)?伤|(烧|烫|咬|割|砸|摔|撞)伤|骨折|火灾|车祸|中毒|溺水|落水|触电")
 _URGENT = re.compile(r"正在|现在|马上|赶紧|快(点|来|救|叫|打)|救命|刚刚|刚才|还没(走|跑)|还在|一直在|不动|眼前|来不及|救救|"
                      r"人压|压在|起不来|往兜里")
 
@@ -102,9 +104,11 @@ def detect(text: str) -> Emergency | None:
         return None
     stripped = _BENIGN_RE.sub("", clean)
     urgent = bool(_URGENT.search(stripped))
+    if _SERVICE_CONTEXT.search(stripped) and not urgent:
+        stripped = _MENTIONABLE.sub("，", stripped)
     categories = tuple(cat for cat in _RULES
                        if _COMPILED[cat].search(stripped) or (urgent and cat in _WEAK and _WEAK[cat].search(stripped)))
-    if not categories or (_SERVICE_CONTEXT.search(stripped) and not urgent):
+    if not categories:
         return None
     numbers: list[str] = []
     for cat in categories:

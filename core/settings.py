@@ -9,6 +9,7 @@ from pathlib import Path
 from knowledge.settings import knowledge_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+HOTLINE = "12345"  # the number callers are told to dial for a person, on every channel
 
 
 def _env(name: str, default: str) -> str:

@@ -21,10 +21,13 @@ import re
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.gateway.schemas import BotMessage
 from core import handoff
 from core.handoff import HandoffError
+from core.privacy import find_mobile, mask_text
+from core.settings import HOTLINE
 from nlu.textnorm import normalize
 
 log = logging.getLogger("hotline.handoff")
@@ -46,12 +49,12 @@ def queued_message(ticket: dict[str, Any]) -> BotMessage:
     """Where the caller stands, said honestly; a call-back is offered when nobody can come soon."""
     data = {key: ticket.get(key) for key in ("position", "queue_length", "estimated_wait_seconds", "agents_on_duty",
                                              "offer_callback")}
-    data.update({"state": "queued", "conversation_id": ticket["id"], "phone": "12345",
+    data.update({"state": "queued", "conversation_id": ticket["id"], "phone": HOTLINE,
                  "callback_payload": CALLBACK_PAYLOAD})
     buttons = [{"title": "不用了，继续问智能助手", "payload": CANCEL_PAYLOAD}]
     if not ticket.get("agents_on_duty"):
         text = ("现在没有人工坐席在线。您可以留下手机号码和要办的事，工作人员上班后会尽快给您回电；"
-                "也可以继续向我咨询，或稍后拨打12345。")
+                "也可以继续向我咨询，或稍后拨打" + HOTLINE + "。")
     else:
         ahead = max(0, (ticket.get("position") or 1) - 1)
         wait = ticket.get("estimated_wait_seconds") or 0
@@ -77,9 +80,9 @@ def parse_callback(text: str) -> dict[str, str] | None:
         return {"phone": str(body.get("phone", "")), "description": str(body.get("description", ""))[:200]} \
             if isinstance(body, dict) else {"phone": "", "description": ""}
     clean = normalize(text)
-    digits = re.search(r"(?:\+?86)?1[3-9]\d(?:[\s-]?\d){8}", clean)
-    if digits and CALLBACK_WORDS.search(clean):
-        return {"phone": re.sub(r"[\s-]", "", digits.group(0))[-11:], "description": clean.replace(digits.group(0), "")}
+    phone = find_mobile(clean)
+    if phone and CALLBACK_WORDS.search(clean):
+        return {"phone": phone, "description": mask_text(clean)[:200]}
     return None
 
 
@@ -94,9 +97,9 @@ class HandoffBridge:
         await self._http.aclose()
 
     # -- before the assistant ---------------------------------------------------------------------------
-    async def ticket(self, sender: str) -> dict[str, Any] | None:
-        """The caller's handoff ticket at the start of a turn (one database read per turn)."""
-        return await asyncio.to_thread(handoff.ticket, sender)
+    async def current(self, sender: str) -> dict[str, Any] | None:
+        """{"id", "state"} of the caller's handoff at the start of a turn (one cheap query per turn)."""
+        return await asyncio.to_thread(handoff.current, sender)
 
     async def route(self, sender: str, text: str, channel: str, ticket: dict[str, Any] | None, *,
                     large_text: bool = False) -> list[BotMessage] | None:
@@ -158,10 +161,10 @@ class HandoffBridge:
             outcome = await asyncio.to_thread(
                 handoff.request, sender, channel, str(request.get("reason") or "caller_request"), summary,
                 large_text=large_text, repeated_failures=int(request.get("repeated_failures") or 0))
-        except (HandoffError, ValueError, TypeError) as exc:
-            log.warning("handoff request refused: %s", exc)
-            return BotMessage(kind="handoff", text="抱歉，暂时无法为您转接人工客服，请直接拨打12345。",
-                              data={"state": "unavailable", "phone": "12345"})
+        except (HandoffError, SQLAlchemyError, ValueError, TypeError) as exc:
+            log.warning("handoff request refused: %s", type(exc).__name__)
+            return BotMessage(kind="handoff", text=f"抱歉，暂时无法为您转接人工客服，请直接拨打{HOTLINE}。",
+                              data={"state": "unavailable", "phone": HOTLINE})
         ticket = outcome.view
         if ticket.get("state") == handoff.CONNECTED:
             return _state_message(f"人工客服{ticket.get('holder')}正在为您服务，请直接输入您的问题。", "connected",
@@ -205,15 +208,15 @@ class HandoffBridge:
 
 
 def _add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]]) -> list:
-    """Transcript lines for the agent; returns their events (a console previewing the queue sees them live)."""
-    events: list = []
-    for role, text, kind, data in lines:
-        try:
-            events.extend(handoff.add_message(conversation_id, role, text[:1900], kind=kind[:32],
-                                              data={k: v for k, v in data.items() if v}).events)
-        except HandoffError:
-            break
-    return events
+    """Transcript lines for the agent, in one transaction; their events (a previewing console sees them live).
+
+    A copy for the agent is best effort: a database hiccup here must not cost the caller their answer.
+    """
+    try:
+        return list(handoff.add_lines(conversation_id, lines).events)
+    except (HandoffError, SQLAlchemyError) as exc:
+        log.warning("transcript copy for the agent failed: %s", type(exc).__name__)
+        return []
 
 
 # -- live events to the caller --------------------------------------------------------------------------------

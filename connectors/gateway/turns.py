@@ -48,7 +48,7 @@ class TurnService:
         if emergency is not None:
             return [BotMessage(kind="emergency", text=emergency.reply,
                                data={"numbers": list(emergency.numbers), "categories": list(emergency.categories)})]
-        ticket = await self.handoff.ticket(sender) if self.handoff is not None else None
+        ticket = await self.handoff.current(sender) if self.handoff is not None else None
         if self.handoff is not None:
             routed = await self.handoff.route(sender, text, channel, ticket, large_text=large_text)
             if routed is not None:

@@ -43,7 +43,9 @@ from core.handoff.service import (
     REVEALABLE_FIELDS,
     STATES,
     WRAP_UP_CODES,
+    add_lines,
     add_message,
+    current,
     agents_on_duty,
     callbacks,
     cancel,
@@ -72,7 +74,7 @@ __all__ = [
     "REASONS", "RETURNED", "REVEALABLE_FIELDS", "STATES", "WRAP_UP_CODES",
     "AgentUnavailable", "AlreadyClaimed", "CapacityReached", "HandoffError", "InvalidInput", "InvalidState",
     "NotAllowed", "NotFound", "NotHolder", "Outcome",
-    "add_message", "agents_on_duty", "callbacks", "cancel", "claim", "close", "compute_priority",
+    "add_lines", "add_message", "current", "agents_on_duty", "callbacks", "cancel", "claim", "close", "compute_priority",
     "conversation_topic", "heartbeat", "held_by", "holder", "perform", "publish", "queue", "release", "request",
     "request_callback", "reveal", "sign_off", "staff_topic", "ticket", "transcript", "transfer", "typing_event",
 ]

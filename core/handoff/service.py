@@ -725,16 +725,8 @@ def close(conversation_id: int, staff: object, wrap_up: str, note: str = "", *,
     return Outcome(view, events)
 
 
-def add_message(conversation_id: int, role: str, text: str, *, staff: object = None, kind: str = "text",
-                data: dict | None = None, internal: bool = False,
-                now: datetime | None = None) -> Outcome[dict[str, Any]]:
-    """Add a line to the transcript and return the event that carries it.
-
-    caller: while queued or connected; the text is masked (core.privacy.mask_text) before it is stored.
-    agent: `staff` must hold the connected conversation; `internal=True` makes a note for staff only
-    (the holder or a supervisor, any state), published on `conversation:<sender>:staff`.
-    assistant / system: what the assistant or the system said, stored as given.
-    """
+def _checked_line(role: str, text: str, kind: str, data: dict | None, internal: bool) -> tuple[str, dict]:
+    """One transcript line's text and data, validated (and masked for the caller)."""
     if role not in MESSAGE_ROLES:
         raise InvalidInput(f"未知的消息角色：{role}。", field="role")
     if not isinstance(text, str):
@@ -749,8 +741,33 @@ def add_message(conversation_id: int, role: str, text: str, *, staff: object = N
     if not isinstance(kind, str) or not kind or len(kind) > 32:
         raise InvalidInput("消息类型无效。", field="kind")
     data = _check_json_object(data, "data", mask=(role == "caller"))
-    if role == "caller":
-        text = mask_text(text)
+    return (mask_text(text) if role == "caller" else text), data
+
+
+def _store_line(session: Session, conv: HandoffConversation, role: str, text: str, kind: str, data: dict,
+                internal: bool, account: StaffAccount | None, now: datetime) -> tuple[Envelope, dict[str, Any]]:
+    msg = HandoffMessage(conversation_id=conv.id, role=role, staff_id=account.id if account else None,
+                         kind=kind, text=text, data=data, internal=bool(internal), created_at=now)
+    session.add(msg)
+    session.flush()
+    staff_name = _public_name(account)
+    event = {"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
+             "message": _message_view(msg, staff_name, for_staff=internal)}
+    topic = staff_topic(conv.sender) if internal else conversation_topic(conv.sender)
+    return Envelope(topic, event), _message_view(msg, staff_name, for_staff=True)
+
+
+def add_message(conversation_id: int, role: str, text: str, *, staff: object = None, kind: str = "text",
+                data: dict | None = None, internal: bool = False,
+                now: datetime | None = None) -> Outcome[dict[str, Any]]:
+    """Add a line to the transcript and return the event that carries it.
+
+    caller: while queued or connected; the text is masked (core.privacy.mask_text) before it is stored.
+    agent: `staff` must hold the connected conversation; `internal=True` makes a note for staff only
+    (the holder or a supervisor, any state), published on `conversation:<sender>:staff`.
+    assistant / system: what the assistant or the system said, stored as given.
+    """
+    text, data = _checked_line(role, text, kind, data, internal)
     now = _now(now)
     with session_scope() as session:
         account = None
@@ -767,16 +784,40 @@ def add_message(conversation_id: int, role: str, text: str, *, staff: object = N
             conv = _get(session, conversation_id)
             if role == "caller" and conv.state not in LIVE_STATES:
                 raise InvalidState("该会话已不在人工服务中。", state=conv.state)
-        msg = HandoffMessage(conversation_id=conv.id, role=role, staff_id=account.id if account else None,
-                             kind=kind, text=text, data=data, internal=bool(internal), created_at=now)
-        session.add(msg)
-        session.flush()
-        staff_name = _public_name(account)
-        event = {"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
-                 "message": _message_view(msg, staff_name, for_staff=internal)}
-        topic = staff_topic(conv.sender) if internal else conversation_topic(conv.sender)
-        view = _message_view(msg, staff_name, for_staff=True)
-    return Outcome(view, (Envelope(topic, event),))
+        event, view = _store_line(session, conv, role, text, kind, data, internal, account, now)
+    return Outcome(view, (event,))
+
+
+def add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]], *,
+              now: datetime | None = None) -> Outcome[list[dict[str, Any]]]:
+    """Caller and assistant lines (role, text, kind, data) in one transaction: the history an agent reads.
+
+    Lines that do not pass the checks of add_message are skipped, not fatal: this is a copy for the agent.
+    """
+    now = _now(now)
+    checked = []
+    for role, text, kind, data in lines:
+        if role not in ("caller", "assistant"):
+            continue
+        try:
+            checked.append((role, *_checked_line(role, text[:MAX_TEXT_CHARS], kind[:32], data, False), kind[:32]))
+        except InvalidInput:
+            continue
+    events, views = [], []
+    with session_scope() as session:
+        conv = _get(session, conversation_id)
+        for role, text, data, kind in checked:
+            event, view = _store_line(session, conv, role, text, kind, data, False, None, now)
+            events.append(event)
+            views.append(view)
+    return Outcome(views, tuple(events))
+
+
+def current(sender: str) -> dict[str, Any] | None:
+    """{"id", "state"} of the sender's live conversation or pending call-back, or None: one cheap query a turn."""
+    with session_scope() as session:
+        conv = _live(session, sender) or _pending_callback(session, sender)
+        return {"id": conv.id, "state": conv.state} if conv is not None else None
 
 
 def _may_read(account: StaffAccount, conv: HandoffConversation) -> bool:

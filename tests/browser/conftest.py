@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import service_missing
+
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -41,7 +43,7 @@ def second_browser():
 
 def _chromium():
     if not CHROMEDRIVER.exists():
-        pytest.skip(f"{CHROMEDRIVER} is missing: install Debian's chromium and chromium-driver packages")
+        service_missing(f"{CHROMEDRIVER} is missing: `make system-deps` installs Debian's chromium and chromium-driver")
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service

@@ -70,7 +70,9 @@ def test_caller_and_agent_talk_live_then_the_assistant_continues(live_gateway, b
     before = snapshot(caller)
     box.send_keys("落在孩子爸爸那边" + Keys.ENTER)
     wait_agent.until(EC.text_to_be_present_in_element((By.ID, "transcript"), "落在孩子爸爸那边"))
-    assert snapshot(caller)["bots"] == before["bots"]   # the assistant stayed silent while the agent answered
+    # the turn is over (the widget's own typing indicator went off) and the assistant said nothing
+    WebDriverWait(caller, REPLY_TIMEOUT).until(lambda d: not snapshot(d)["typing"])
+    assert snapshot(caller)["bots"] == before["bots"]
 
     agent.find_element(By.ID, "act-release").click()
     wait_agent.until(EC.visibility_of_element_located((By.CSS_SELECTOR, '#dlg-release button[value="ok"]'))).click()

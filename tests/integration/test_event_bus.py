@@ -25,6 +25,7 @@ from core.events import (
     reset_event_buses,
 )
 from core.settings import get_settings
+from tests.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -47,7 +48,7 @@ def _redis_reachable() -> str | None:
 def redis_server() -> str:
     problem = _redis_reachable()
     if problem:
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({problem}); start redis-server or set TEST_REDIS_URL")
+        service_missing(f"Redis not reachable at {REDIS_URL} ({problem}); start redis-server or set TEST_REDIS_URL")
     return REDIS_URL
 
 

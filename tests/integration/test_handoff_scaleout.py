@@ -111,7 +111,7 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
     login = agent.post("/api/staff/login", json={"username": "agent7", "password": PASSWORD})
     assert login.status_code == 200, login.text
     agent.headers["Authorization"] = f"Bearer {login.json()['token']}"
-    assert agent.post("/api/agent/heartbeat").status_code in (200, 204)  # the console is open: on duty
+    assert agent.post("/api/agent/heartbeat").status_code == 200  # the console is open: on duty
 
     async def conversation() -> None:
         sender = f"scaleout-{uuid.uuid4().hex[:10]}"
@@ -133,11 +133,11 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
             joined = await caller.next_frame(bot_of("handoff", state="connected"))
             assert joined["message"]["data"]["agent"] == "坐席007"
 
-            assert agent.post(f"/api/agent/conversations/{cid}/typing", json={"on": True}).status_code in (200, 204)
+            assert agent.post(f"/api/agent/conversations/{cid}/typing", json={"on": True}).status_code == 200
             typing = await caller.next_frame(lambda f: f["type"] == "typing" and f.get("who") == "agent")
             assert typing["on"] is True
             assert agent.post(f"/api/agent/conversations/{cid}/messages",
-                              json={"text": "您好，我是坐席007，请问孩子的户口想落在哪里？"}).status_code in (200, 201)
+                              json={"text": "您好，我是坐席007，请问孩子的户口想落在哪里？"}).status_code == 200
             said = await caller.next_frame(bot_of("agent_message"))
             assert said["message"]["data"]["agent"] == "坐席007" and "落在哪里" in said["message"]["text"]
 
@@ -150,13 +150,13 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
             assert any(m["role"] == "assistant" for m in seen["messages"])  # the history before the handoff
 
             card = agent.post(f"/api/agent/conversations/{cid}/messages", json={"guide": "新生儿出生一件事"})
-            assert card.status_code in (200, 201), card.text
+            assert card.status_code == 200, card.text
             guide = await caller.next_frame(bot_of("guide_answer"))
             assert guide["message"]["data"]["guide"] == "新生儿出生一件事" and guide["message"]["data"]["agent"]
 
             assert agent.post(f"/api/agent/conversations/{cid}/release").status_code == 200
             await caller.next_frame(bot_of("handoff", state="returned"))
-            again = await caller.say("那要带什么材料")
-            assert again and all(m["kind"] != "agent_message" for m in again)
+            again = await caller.say("在哪里办")   # the assistant answers, about the guide still in focus
+            assert any(m["kind"] == "guide_detail" and m["data"]["guide"] == "新生儿出生一件事" for m in again), again
 
     asyncio.run(conversation())

@@ -5,9 +5,11 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from core import db
 from core.models import HandoffRequest
+from tests.services import service_missing
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -19,8 +21,8 @@ def postgres_url():
         with admin.connect() as conn:
             name = f"hotline_test_{uuid.uuid4().hex[:8]}"
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - report why, do not pretend it passed
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {type(exc).__name__}")
+    except OperationalError as exc:
+        service_missing(f"PostgreSQL not reachable at {ADMIN_URL}: {type(exc).__name__}")
     yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

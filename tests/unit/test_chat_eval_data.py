@@ -38,12 +38,16 @@ def guides() -> dict:
 
 
 def documented_kinds() -> set[str]:
-    """Every kind named in the first column of a table in docs/API.md."""
+    """The kinds in the message-kind tables of docs/API.md (header `| kind | meaning | data |`)."""
     kinds: set[str] = set()
+    in_table = False
     for line in (ROOT / "docs" / "API.md").read_text(encoding="utf-8").splitlines():
-        if line.startswith("|"):
-            first = line.strip("|").split("|")[0]
-            kinds |= set(re.findall(r"`([a-z_]+)`", first))
+        if line.startswith("| kind | meaning"):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table:
+            kinds |= set(re.findall(r"`([a-z_]+)`", line.strip("|").split("|")[0]))
     return kinds
 
 

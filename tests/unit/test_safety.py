@@ -86,3 +86,9 @@ def test_written_emergencies_are_detected(text):
 @pytest.mark.parametrize("text", _PHRASINGS["not_emergency"])
 def test_everyday_requests_never_raise_the_alarm(text):
     assert detect(text) is None, text
+
+
+@pytest.mark.parametrize("text", ["我家老人走失了，想咨询一下怎么办", "孩子被人抱走了，我要反映", "有人持刀砍人，我要投诉",
+                                  "我妈晕倒了，以前也晕过"])
+def test_a_threat_to_life_is_an_emergency_whatever_else_is_said(text):
+    assert detect(text) is not None, text

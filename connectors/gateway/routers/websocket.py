@@ -19,9 +19,10 @@ from connectors.gateway.errors import ApiError
 from connectors.gateway.handoff_bridge import caller_frames
 from connectors.gateway.schemas import SENDER_PATTERN
 from core import handoff
-from core.events import EventBusError, get_event_bus
+from core.events import get_event_bus
 
 log = logging.getLogger("hotline.ws")
+RESUBSCRIBE_SECONDS = 2.0
 
 router = APIRouter()
 _SENDER = re.compile(SENDER_PATTERN)
@@ -48,16 +49,19 @@ async def _forward_agent_side(websocket: WebSocket, sender: str, ready: asyncio.
                 async for _, event in subscription:
                     for frame in caller_frames(event):
                         await websocket.send_json(frame)
-        except EventBusError as exc:  # Redis restarted or we fell behind: subscribe again, state is in the DB
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Redis restarted, fell behind, or a bad bus URL: the chat goes on
             log.warning("caller event subscription lost: %s", type(exc).__name__)
-            ready.set()
-            await asyncio.sleep(1)
+        finally:
+            ready.set()  # the chat never waits on the live side
+        await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
 
 async def _caller_typing(sender: str, on: bool) -> None:
-    ticket = await asyncio.to_thread(handoff.ticket, sender)
-    if ticket and ticket["state"] == handoff.CONNECTED:
-        await handoff.publish([handoff.typing_event(sender, ticket["id"], "caller", on)])
+    current = await asyncio.to_thread(handoff.current, sender)
+    if current and current["state"] == handoff.CONNECTED:
+        await handoff.publish([handoff.typing_event(sender, current["id"], "caller", on)])
 
 
 async def _send_error(websocket: WebSocket, exc: ApiError) -> None:
@@ -73,9 +77,9 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     ready = asyncio.Event()
     forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready))
-    await ready.wait()
-    await websocket.send_json({"type": "session", "sender": sender})
     try:
+        await ready.wait()  # subscribed before the first turn, so no agent event is missed
+        await websocket.send_json({"type": "session", "sender": sender})
         while True:
             raw = await websocket.receive_text()
             try:
