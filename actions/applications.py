@@ -478,6 +478,11 @@ class ActionResumeApplication(HotlineAction):
         return "action_resume_application"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        from actions.tickets import resume_ticket  # a paused appeal (工单) is resumed by the same words
+
+        resumed = resume_ticket(dispatcher, tracker)
+        if resumed is not None:
+            return resumed
         state = tracker.get_slot("app_state")
         guide = tracker.get_slot("app_guide")
         if guide and state in ("filling", "paused", "confirmed"):

@@ -9,6 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import is_acknowledgement, understand
 from actions.messages import HotlineAction, button, say
+from core.guides import unanswered
 from core.settings import HOTLINE
 from nlu.textnorm import normalize
 
@@ -63,6 +64,7 @@ class ActionFallback(HotlineAction):
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
+        unanswered.record(tracker.latest_message.get("text") or "", "fallback", tracker.sender_id)
         if consecutive_fallbacks(tracker) >= FALLBACKS_BEFORE_HUMAN:
             say(
                 dispatcher,

@@ -16,6 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.messages import HotlineAction, button, say
+from core.guides import live as guide_store, unanswered
 from knowledge.catalog import get_catalog
 from knowledge.items import detect_items, mentioned_items, parse_item_list, without_item_mentions
 from knowledge.notice import Selection, compose, detail_text, detect_aspect, detect_situation, next_question
@@ -200,6 +201,7 @@ def search_and_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
     result = result or get_retriever().search(text, k=3)
     if result.get("suggestions"):  # close but not sure: ask, never answer with a guess
         names = result["suggestions"]
+        unanswered.record(text, "did_you_mean", tracker.sender_id, names)  # the guide editor's queue
         say(dispatcher, "clarify", "抱歉，我不太确定您要咨询的事项。您是想问下面这项吗？如果都不是，可以换个说法或转人工。",
             data={"question": "guide", "candidates": names, "unsure": True},
             buttons=[button(n, f'/choose_guide{{"guide": "{n}"}}') for n in names]
@@ -208,6 +210,7 @@ def search_and_answer(dispatcher: CollectingDispatcher, tracker: Tracker, text: 
     if not result["answerable"]:
         if only_if_found:
             return None
+        unanswered.record(text, "not_found", tracker.sender_id)
         say(dispatcher, "guide_not_found", NOT_FOUND_TEXT, data={"query": text, "answerable": False},
             buttons=[button("转人工", "/request_human"), button("我能问什么", "/ask_capabilities")])
         return [SlotSet("current_guide", None), SlotSet("chosen_items", []), SlotSet("situation", {})]
@@ -261,6 +264,8 @@ class ActionAnswerGuide(HotlineAction):
 
         if intent == "choose_guide":
             guide = catalog.get(_entity(tracker, "guide"))
+            if guide is not None and pending_question(tracker).get("unsure"):
+                unanswered.accepted(tracker.sender_id, guide.name)   # "did you mean" taken: answered after all
             if guide is None:
                 say(dispatcher, "clarify", "请告诉我您要办理的事项名称，例如“新生儿出生一件事”。")
                 return []
@@ -337,3 +342,4 @@ def _item_words(name: str) -> list[str]:
 
 
 warm_up()  # before the first caller waits for the model
+guide_store.follow_store_in_action_server()  # published guides from the guide editor's store

@@ -20,14 +20,16 @@ from actions.form_filling import CONTROL_INTENTS, OTHER_INTENTS, looks_like_ques
 from actions.knowledge import understand, unsure_start
 from actions.messages import HotlineAction, button, say
 from core import applications as service
+from core.tickets import service as tickets
 from nlu.textnorm import normalize
 
 FORM = "status_form"
 REQUESTED = "requested_slot"
 _PASS_THROUGH = {"action_listen", "action_extract_slots", FORM, "validate_status_form", "action_pause_application", None}
-_NUMBER = re.compile(r"(?<![A-Z0-9])NM[0-9]{8}[A-Z0-9]{8}(?![A-Z0-9])")
-_NUMBER_LIKE = re.compile(r"NM[0-9A-Z]{4,}|[0-9]{8}[A-Z0-9]{6,}")
+_NUMBER = re.compile(r"(?<![A-Z0-9])(?:NM[0-9]{8}[A-Z0-9]{8}|GD[0-9]{8}[A-Z0-9]{6})(?![A-Z0-9])")
+_NUMBER_LIKE = re.compile(r"(?:NM|GD)[0-9A-Z]{4,}|[0-9]{8}[A-Z0-9]{6,}")
 _FACTOR = re.compile(r"(?<![0-9A-Z])([0-9]{4}|[0-9]{5}[0-9X]|1[3-9][0-9]{9}|[0-9]{17}[0-9X])(?![0-9A-Z])")
+TICKET_UNVERIFIED = "未能查询到与该工单编号和手机号后4位相符的工单。请核对工单编号和登记诉求时留的手机号码后4位后重试。"
 UNVERIFIED = "未能查询到与该受理编号和验证信息相符的办件。请核对受理编号，以及申请时登记的手机号码后4位或身份证号码后6位后重试。"
 
 
@@ -118,7 +120,8 @@ class ValidateStatusForm(HotlineAction):
     @staticmethod
     def _explain(dispatcher: CollectingDispatcher, asked: str, text: str) -> None:
         if asked == "status_number":
-            hint = "受理编号共18位：NM加8位日期再加8位字母或数字，例如NM20250301ABCD2345，可在提交成功的回执中找到。"
+            hint = ("受理编号共18位：NM加8位日期再加8位字母或数字，例如NM20250301ABCD2345，可在提交成功的回执中找到；"
+                    "工单编号共16位：GD加8位日期再加6位字母或数字，例如GD20261130K7P3QX。")
             if _NUMBER_LIKE.search(_compact(text)):
                 hint = "这个受理编号的格式不对。" + hint
             say(dispatcher, "form_invalid", hint, data={"form": "status", "field": "number", "reason": hint})
@@ -132,9 +135,9 @@ class ActionAskStatusNumber(HotlineAction):
         return "action_ask_status_number"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        mine = tracker.get_slot("app_number")
-        say(dispatcher, "status_question", "请告诉我您的受理编号（以NM开头，共18位，在提交成功的回执中）。",
-            data={"field": "number", "label": "受理编号"}, buttons=[button(mine)] if mine else [])
+        mine = [n for n in (tracker.get_slot("app_number"), tracker.get_slot("ticket_number")) if n]
+        say(dispatcher, "status_question", "请告诉我您的受理编号（以NM开头，共18位）或工单编号（以GD开头，共16位）。",
+            data={"field": "number", "label": "受理编号或工单编号"}, buttons=[button(n) for n in mine])
         return []
 
 
@@ -143,6 +146,10 @@ class ActionAskStatusVerify(HotlineAction):
         return "action_ask_status_verify"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if (tracker.get_slot("status_number") or "").startswith("GD"):
+            say(dispatcher, "status_question", "为保护您的个人信息，请提供登记诉求时留的手机号码后4位。",
+                data={"field": "verify", "label": "手机号后4位"})
+            return []
         say(dispatcher, "status_question", "为保护您的个人信息，请提供申请时登记的手机号码后4位，或身份证号码后6位。",
             data={"field": "verify", "label": "手机号后4位或身份证号后6位"})
         return []
@@ -157,9 +164,15 @@ class ActionCheckStatus(HotlineAction):
         number, factor = tracker.get_slot("status_number"), tracker.get_slot("status_verify")
         if not number or not factor:
             return reset
-        outcome = service.check_status(number, factor, requester=f"chat:{tracker.sender_id}")
+        is_ticket = number.startswith("GD")
+        check = tickets.check_progress if is_ticket else service.check_status
+        client = ((tracker.latest_message or {}).get("metadata") or {}).get("client")  # keyed hash of the address
+        outcome = check(number, factor, requester=f"chat:{tracker.sender_id}",
+                        client=client if isinstance(client, str) else None)
         again = [button("重新查询", "/check_status"), button("转人工", "/request_human")]
-        if outcome.result == "ok":
+        if outcome.result == "ok" and is_ticket:
+            say(dispatcher, "ticket_status", tickets.progress_text(outcome.view), data=outcome.view)
+        elif outcome.result == "ok":
             view = outcome.view
             items = [{"name": i["name"], "status": i["status"], "note": i["note"], "due": i.get("due")}
                      for i in view["items"]]
@@ -178,6 +191,8 @@ class ActionCheckStatus(HotlineAction):
         elif outcome.result == "unavailable":
             say(dispatcher, "status_unavailable", "抱歉，办件进度查询系统暂时无法连接，请稍后再试，或拨打12345由人工为您查询。",
                 buttons=again)
+        elif is_ticket:
+            say(dispatcher, "status_unverified", TICKET_UNVERIFIED, data={}, buttons=again)
         else:
             say(dispatcher, "status_unverified", UNVERIFIED, data={}, buttons=again)
         if tracker.get_slot("app_state") == "paused":

@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -95,25 +94,28 @@ class Replayer:
     def close(self) -> None:
         self.client.close()
 
-    def send(self, sender: str, text: str) -> list[dict[str, Any]]:
+    def send(self, session: dict[str, str], text: str) -> list[dict[str, Any]]:
+        """One turn of the conversation `session` ({} = a new one; filled with the issued sender id and token)."""
         for _ in range(MAX_RETRIES):
-            response = self.client.post("/api/chat", json={"sender": sender, "message": text})
+            response = self.client.post("/api/chat", json={**session, "message": text})
             if response.status_code == 429:
                 wait = float(response.headers.get("Retry-After") or 5)
                 time.sleep(min(max(wait, 1.0), 120.0))
                 continue
             if response.status_code != 200:
                 raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-            return response.json().get("messages", [])
+            body = response.json()
+            session.update(sender=body["sender"], token=body["token"])
+            return body.get("messages", [])
         raise RuntimeError("still rate limited after retries")
 
     def run_case(self, case: dict[str, Any]) -> dict[str, Any]:
-        sender = f"eval.{case['id']}.{uuid.uuid4().hex[:10]}"[:128]
+        session: dict[str, str] = {}  # a fresh conversation per case
         start = time.perf_counter()
         messages: list[dict[str, Any]] = []
         try:
             for text in case["turns"]:
-                messages = self.send(sender, text)
+                messages = self.send(session, text)
         except (httpx.HTTPError, RuntimeError, ValueError) as exc:
             return {"id": case["id"], "category": case["category"], "passed": False,
                     "reason": f"error: {type(exc).__name__}: {exc}", "got": [],

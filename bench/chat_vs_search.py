@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -62,8 +61,7 @@ def main() -> int:
         found = post(client, "/api/knowledge/search", params={"q": row["q"], "k": 3}).json()
         top = found["results"][0]["name"] if found.get("answerable") and found.get("results") else None
         search_ok = top == row["guide"] or (not found.get("clear") and row["guide"] in found.get("candidates", []))
-        sender = f"bench-cvs-{uuid.uuid4().hex[:10]}"
-        messages = post(client, "/api/chat", json={"sender": sender, "message": row["q"]}).json().get("messages", [])
+        messages = post(client, "/api/chat", json={"message": row["q"]}).json().get("messages", [])  # new conversation
         guide, candidates = chat_guide(messages)
         strict = guide == row["guide"]
         ok = strict or row["guide"] in candidates

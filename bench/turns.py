@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -34,14 +33,16 @@ def percentile(values: list[float], p: float) -> float:
 
 async def caller(client: httpx.AsyncClient, rounds: int, latencies: list[float], errors: list[str]) -> None:
     for _ in range(rounds):
-        sender = f"bench-{uuid.uuid4().hex[:12]}"
+        session: dict[str, str] = {}  # issued by the gateway with the first answer (sender id and its token)
         for text in SCRIPT:
             start = time.perf_counter()
             try:
-                response = await client.post("/api/chat", json={"sender": sender, "message": text})
+                response = await client.post("/api/chat", json={**session, "message": text})
                 if response.status_code != 200:
                     errors.append(str(response.status_code))
                     continue
+                body = response.json()
+                session = {"sender": body["sender"], "token": body["token"]}
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 continue
@@ -53,7 +54,7 @@ async def measure(url: str, users: int, rounds: int) -> dict:
     errors: list[str] = []
     limits = httpx.Limits(max_connections=users + 5)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await client.post("/api/chat", json={"sender": "bench-warmup", "message": "你好"})
+        await client.post("/api/chat", json={"message": "你好"})
         start = time.perf_counter()
         await asyncio.gather(*(caller(client, rounds, latencies, errors) for _ in range(users)))
         elapsed = time.perf_counter() - start
@@ -90,7 +91,8 @@ def main() -> int:
         return 0
     from scripts.stack import running_stack
 
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), {"RATE_LIMIT_PER_MINUTE": "100000"}) as stack:
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), {"RATE_LIMIT_PER_MINUTE": "100000",
+                                                                                 "RATE_LIMIT_PER_CLIENT_PER_MINUTE": "100000"}) as stack:
         run(stack["url"], levels, args.rounds)
     return 0
 

@@ -29,15 +29,16 @@ from typing import Any, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from core import status_sources
 from core.application_forms import ApplicationForm, form_for
 from core.db import session_scope
-from core.models import Application, ApplicationEvent, ApplicationItem, VerificationAttempt, utcnow
+from core.models import Application, ApplicationEvent, ApplicationItem, utcnow
 from core.settings import get_settings
-from core.status_sources import FACTOR_PATTERN, NUMBER_PATTERN, SourceUnavailable, application_view
+from core.status_sources import FACTOR_PATTERN, NUMBER_PATTERN, application_view
 from core.validators import TZ, today_local
+from core.verification import LockPolicy, StatusOutcome, verified_lookup  # noqa: F401 (re-exported)
+from core.verification import aware
 from knowledge.schema import Guide
 
 NUMBER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: unambiguous when read aloud
@@ -262,89 +263,19 @@ def advance(number: str, status: str, *, item: str | None = None, note: str = ""
         return application_view(app)
 
 
-# -- verified status checks ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LockPolicy:
-    max_failures: int = 5            # per requester within the window
-    window_minutes: int = 15
-    lock_minutes: int = 15
-    number_max_failures: int = 10    # per receipt number, whoever asks
-    number_lock_minutes: int = 60
-
-    @classmethod
-    def from_env(cls) -> "LockPolicy":
-        def num(name: str, default: int) -> int:
-            try:
-                return max(1, int(os.environ.get(name, "").strip() or default))
-            except ValueError as exc:
-                raise ValueError(f"environment variable {name} must be an integer") from exc
-        return cls(max_failures=num("VERIFY_MAX_FAILURES", 5), lock_minutes=num("VERIFY_LOCK_MINUTES", 15),
-                   window_minutes=num("VERIFY_WINDOW_MINUTES", 15))
-
-
-@dataclass(frozen=True)
-class StatusOutcome:
-    result: str                       # ok | denied | locked | unavailable
-    view: dict[str, Any] | None = None
-    retry_after: int = 0              # seconds, when locked
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite returns naive datetimes
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
-def _locked_for(session: Session, key: str, now: datetime) -> int:
-    row = session.get(VerificationAttempt, key)
-    until = _aware(row.locked_until) if row else None
-    if until and until > now:
-        return int((until - now).total_seconds()) + 1
-    return 0
-
-
-def _fail(session: Session, key: str, now: datetime, limit: int, window: timedelta, lock: timedelta) -> None:
-    row = session.get(VerificationAttempt, key)
-    if row is None:
-        row = VerificationAttempt(key=key, failures=0, window_started_at=now, locked_until=None)
-        session.add(row)
-    if now - _aware(row.window_started_at) > window or (row.locked_until and _aware(row.locked_until) <= now):
-        row.failures, row.window_started_at, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + lock
-        row.failures, row.window_started_at = 0, now
-
-
+# -- verified status checks (lockout rules shared with tickets: core/verification.py) ---------------------------
 def check_status(number: str | None, factor: str | None, *, requester: str,
-                 policy: LockPolicy | None = None) -> StatusOutcome:
+                 policy: LockPolicy | None = None, client: str | None = None) -> StatusOutcome:
     """Verified status lookup. Unknown number and wrong factor give the same `denied` outcome."""
-    policy = policy or LockPolicy.from_env()
     number = normalize_number(number)
     factor = "".join((factor or "").split()).upper()
-    now = utcnow()
-    keys = (f"req:{requester}"[:160], f"num:{number}"[:160])
-    with session_scope() as session:
-        wait = max(_locked_for(session, k, now) for k in keys)
-    if wait:
-        return StatusOutcome("locked", retry_after=wait)
-    view = None
-    if NUMBER_PATTERN.fullmatch(number) and FACTOR_PATTERN.fullmatch(factor):
-        try:
-            view = status_sources.get_status_source().lookup(number, factor)
-        except SourceUnavailable:
-            return StatusOutcome("unavailable")
-    with session_scope() as session:
-        if view is None:
-            _fail(session, keys[0], now, policy.max_failures, timedelta(minutes=policy.window_minutes),
-                  timedelta(minutes=policy.lock_minutes))
-            _fail(session, keys[1], now, policy.number_max_failures, timedelta(minutes=60),
-                  timedelta(minutes=policy.number_lock_minutes))
-            return StatusOutcome("denied")
-        row = session.get(VerificationAttempt, keys[0])
-        if row is not None:
-            session.delete(row)
-    return StatusOutcome("ok", view=view)
+
+    def lookup() -> dict[str, Any] | None:
+        if NUMBER_PATTERN.fullmatch(number) and FACTOR_PATTERN.fullmatch(factor):
+            return status_sources.get_status_source().lookup(number, factor)
+        return None
+
+    return verified_lookup(number, requester, lookup, policy=policy, client=client)
 
 
 def print_token_ok(app: Application, token: str | None) -> bool:
@@ -396,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             with session_scope() as session:
                 rows = session.scalars(select(Application).order_by(Application.id.desc()).limit(args.limit))
                 for app in rows:
-                    created = _aware(app.created_at).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
+                    created = aware(app.created_at).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
                     print(f"{app.number}  {created}  {app.overall_status}  {app.guide}  ({app.channel})")
     except ApplicationError as exc:
         print(exc.message, file=sys.stderr)

@@ -38,12 +38,14 @@ _RULES: dict[str, list[str]] = {
         r"(烧|烫|咬|割|砸|摔|撞)伤", r"被.{0,3}(咬|撞)", r"流血不止|血流不止", r"触电", r"快不行了", r"不动了",
         r"从.{0,6}(摔|掉|跌)(下|了下)", r"摔下来", r"卡在.{0,4}(车|里)", r"追尾", r"叫不醒|喊不醒|没(了)?反应",
         r"(压|埋)在.{0,4}(下面|底下|里面)", r"被.{0,2}(压|埋)", r"(压|埋)着(人|个人)",
-        r"羊水破", r"要生了",
+        r"羊水破", r"要生了", r"(胸口|心口|胸)(疼|痛|闷)得(厉害|不行|受不了)", r"满头大汗", r"呼吸困难", r"吐血", r"昏倒",
+        r"(脸|嘴唇)(发紫|发青)", r"说不出话",
     ],
     "danger": [
         r"(想|要)(自杀|跳楼|轻生|寻死|不活)", r"不想活|活不下去", r"自杀", r"跳楼", r"跳河", r"落水", r"溺水",
         r"掉(进|到|在)?.{0,4}(河|水|井|冰窟|湖|海)",
-        r"被困", r"困在", r"救命", r"救救", r"出车祸", r"车祸", r"割腕", r"上吊", r"服毒", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
+        r"被困", r"困在", r"困(了)?人", r"困(在)?(里面|里头|里边|屋里|车里|井里)", r"(锁|关)在.{0,6}(出不去|出不来)", r"(要|想)?跳下(去|来)", r"站在.{0,4}(楼顶|天台|窗台|桥上)",
+        r"救命", r"救救", r"出车祸", r"车祸", r"割腕", r"上吊", r"服毒", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
     ],
 }
 
@@ -116,3 +118,52 @@ def detect(text: str) -> Emergency | None:
     if "danger" in categories and re.search(r"伤|血|落水|溺水|掉(进|到|在)?.{0,4}(河|水|井|湖|海)|车祸|坍塌", stripped) and "120" not in numbers:
         numbers.append("120")
     return Emergency(categories=categories, numbers=tuple(numbers))
+
+
+# -- police matters that are not emergencies --------------------------------------------------------------------
+# A crime that already happened (fraud, a theft found afterwards, blackmail) or a report of a crime is for the
+# police, not a 12345 ticket: 110 or the local police station (派出所) takes the report, and 12345 says so
+# instead of filing it. Something happening now is an emergency (detect() above) and is checked first.
+_POLICE_MATTERS: dict[str, str] = {
+    "fraud": r"被(?:人|骗子|坏人)?骗|受骗|上当|被诈骗|遭遇?(?:了)?(?:电信|网络|网上)?诈骗|(?:骗子|诈骗分子|对方)(?:把|骗|转走)|"
+             r"骗(?:了|走)(?:我|我们|我家|老人|我妈|我爸|家里)?.{0,8}(?:钱|块|元|万|存款)|(?:冒充|假冒)(?:我的?|成)?(?:公检法|警察|客服|领导|老板|亲戚|朋友|熟人)|"
+             r"刷单.{0,6}(?:钱|骗)|(?:钱|款|存款)被(?:人)?(?:骗|转走|盗刷)|银行卡被盗刷|账户被盗",
+    "theft": r"被(?:人)?偷(?:了|走)|(?:钱包|手机|电动车|自行车|车|东西|钱)被(?:人)?(?:偷|盗)|失窃|被盗(?!版)|遭(?:了)?贼|偷了我(?:的|家)",
+    "threat": r"敲诈|勒索|恐吓|威胁我|放高利贷|暴力催收|裸聊",
+    "crime_report": r"(?:赌博|赌场|聚众赌|吸毒|贩毒|卖淫|嫖娼|涉黄|涉赌|涉毒|传销|黑社会|黑恶势力|拐卖|偷拍)",
+}
+_POLICE_COMPILED = {cat: re.compile(p) for cat, p in _POLICE_MATTERS.items()}
+# Service questions and suggestions about these subjects are not reports ("反诈宣传", "怎么防范电信诈骗").
+_POLICE_BENIGN = re.compile(r"防(?:范)?(?:电信|网络)?诈骗|反诈|防骗|宣传|讲座|培训|怎么防|如何防|预防|骚扰电话|诈骗电话太多|"
+                            r"无犯罪|犯罪记录|建议")
+
+POLICE_REPLY = {
+    "fraud": "您遇到的是诈骗，属于公安机关管辖的案件，12345不能作为工单受理。请尽快拨打110报警，或到就近派出所报案，"
+             "同时联系银行冻结账户，保留转账记录、聊天记录和对方账号等证据。",
+    "theft": "财物被盗属于公安机关管辖的案件，12345不能作为工单受理。请拨打110报警，或到就近派出所报案，"
+             "保护好现场，保留监控、购买凭证等线索。",
+    "threat": "敲诈勒索、恐吓威胁等属于公安机关管辖的违法犯罪行为，12345不能作为工单受理。请拨打110报警，"
+              "或到就近派出所报案，保留聊天记录、通话录音等证据。",
+    "crime_report": "举报赌博、毒品、卖淫嫖娼、传销、黑恶势力等违法犯罪线索，请直接拨打110，或到就近派出所举报，"
+                    "公安机关会为举报人保密。12345不能作为工单受理这类线索。",
+}
+
+
+@dataclass(frozen=True)
+class PoliceMatter:
+    category: str
+
+    @property
+    def reply(self) -> str:
+        return POLICE_REPLY[self.category] + "如果危险正在发生，请立即拨打110。"
+
+
+def police_matter(text: str) -> PoliceMatter | None:
+    """A crime that already happened or a crime report (not an emergency: check detect() first), or None."""
+    clean = normalize(text)
+    if not clean or _POLICE_BENIGN.search(clean):
+        return None
+    for category, pattern in _POLICE_COMPILED.items():
+        if pattern.search(clean):
+            return PoliceMatter(category)
+    return None

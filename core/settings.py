@@ -24,6 +24,17 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer") from exc
 
 
+def _fraction(name: str, default: float) -> float:
+    """A number from 0 to 1 (thresholds)."""
+    try:
+        value = float(_env(name, str(default)))
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be a number from 0 to 1") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"environment variable {name} must be a number from 0 to 1")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("HOTLINE_DATA_DIR", str(ROOT / "var"))))
@@ -55,6 +66,40 @@ class Settings:
     handoff_on_duty_seconds: int = field(default_factory=lambda: max(5, _int("HANDOFF_ON_DUTY_SECONDS", 60)))
     handoff_default_handle_seconds: int = field(
         default_factory=lambda: max(1, _int("HANDOFF_DEFAULT_HANDLE_SECONDS", 240)))
+    # privacy and abuse (core/senders.py, core/tracker_privacy.py, connectors/gateway/ratelimit.py)
+    sender_secret: str = field(default_factory=lambda: _env("SENDER_SECRET", ""))
+    rate_limit_per_client_per_minute: int = field(
+        default_factory=lambda: max(1, _int("RATE_LIMIT_PER_CLIENT_PER_MINUTE", 300)))
+    tracker_db_url: str = field(default_factory=lambda: _env("TRACKER_DB_URL", ""))
+    tracker_mask_after_hours: int = field(default_factory=lambda: max(1, _int("TRACKER_MASK_AFTER_HOURS", 24)))
+    tracker_retention_days: int = field(default_factory=lambda: max(0, _int("TRACKER_RETENTION_DAYS", 30)))
+    tracker_retention_interval_minutes: int = field(
+        default_factory=lambda: max(0, _int("TRACKER_RETENTION_INTERVAL_MINUTES", 60)))
+    # tickets (core/tickets): reply deadline in working days per appeal type, duplicate window in days
+    ticket_reply_days: str = field(default_factory=lambda: _env(
+        "TICKET_REPLY_DAYS", "咨询=3,求助=2,投诉=5,举报=5,建议=10,urgent=1"))
+    ticket_duplicate_days: int = field(default_factory=lambda: max(1, _int("TICKET_DUPLICATE_DAYS", 30)))
+    # ticket classification (core/tickets/classifier.py) and routing to departments (core/tickets/routing.py)
+    routing_file: Path = field(default_factory=lambda: Path(
+        _env("ROUTING_FILE", str(ROOT / "core" / "tickets" / "data" / "routing.yaml"))))
+    ticket_manual_threshold: float = field(default_factory=lambda: _fraction("TICKET_MANUAL_THRESHOLD", 0.5))
+    # ticket desk (core/tickets/desk.py): hot-issue window; a city's 12345 工单 platform (core/tickets/platforms.py)
+    ticket_hot_days: int = field(default_factory=lambda: min(90, max(1, _int("TICKET_HOT_DAYS", 7))))
+    ticket_platform_url: str = field(default_factory=lambda: _env("TICKET_PLATFORM_URL", "").rstrip("/"))
+    ticket_platform_token: str = field(default_factory=lambda: _env("TICKET_PLATFORM_TOKEN", ""))
+    ticket_platform_timeout: float = field(
+        default_factory=lambda: max(0.1, float(_int("TICKET_PLATFORM_TIMEOUT_MS", 5000)) / 1000))
+    ticket_platform_retries: int = field(default_factory=lambda: min(5, max(0, _int("TICKET_PLATFORM_RETRIES", 2))))
+    # guide editor (core/guides): who may publish, how fast every process follows a publish
+    guide_self_publish: bool = field(
+        default_factory=lambda: _env("GUIDE_SELF_PUBLISH", "0").lower() in ("1", "true", "yes", "on"))
+    guide_poll_seconds: float = field(default_factory=lambda: max(0.5, float(_int("GUIDE_POLL_MS", 1000)) / 1000))
+    guide_expiring_days: int = field(default_factory=lambda: max(1, _int("GUIDE_EXPIRING_DAYS", 30)))
+    # ratings and dashboard (core/ratings, core/conversation_events.py, core/metrics)
+    rating_followup_working_days: int = field(
+        default_factory=lambda: max(1, _int("RATING_FOLLOWUP_WORKING_DAYS", 5)))
+    ratings_per_minute: int = field(default_factory=lambda: max(1, _int("RATINGS_PER_MINUTE", 10)))
+    conversation_key_salt: str = field(default_factory=lambda: _env("CONVERSATION_KEY_SALT", "hotline-events"))
 
     @property
     def db_url(self) -> str:

@@ -58,4 +58,8 @@ _holder = _CatalogHolder()
 
 
 def get_catalog() -> Catalog:
-    return _holder.get(knowledge_settings().knowledge_dir)
+    """The published guides: the guide editor's store when this process follows it (knowledge/live.py),
+    otherwise the YAML files of KNOWLEDGE_DIR."""
+    from knowledge.live import live_catalog
+
+    return live_catalog() or _holder.get(knowledge_settings().knowledge_dir)

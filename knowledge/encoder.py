@@ -137,6 +137,10 @@ class Encoder:
     def passages(self, texts: list[str]) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts])
 
+    def queries(self, texts: list[str]) -> np.ndarray:
+        """Many query vectors at once (evaluation sets); the same space as query()."""
+        return self._encode([self.query_prefix + t for t in texts])
+
     def query(self, text: str) -> np.ndarray:
         """One query vector. Runs the model's modules directly: encode() re-walks every module
         on each call (eval(), device lookup), ~3 ms of a ~20 ms query. Single-threaded: one short

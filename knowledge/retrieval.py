@@ -66,11 +66,12 @@ class Retriever:
         return "hybrid" if self.hybrid else "lexical"
 
     # -- the two retrievers (input: normalised text) ---------------------------------------
-    def dense_scores(self, text: str) -> np.ndarray | None:
-        """Max cosine similarity per guide over its passages; None for a lexical-only index."""
+    def dense_scores(self, text: str, vector: np.ndarray | None = None) -> np.ndarray | None:
+        """Max cosine similarity per guide over its passages; None for a lexical-only index.
+        `vector`: the query's embedding when already computed (batch evaluation)."""
         if self.encoder is None:
             return None
-        vector = self.encoder.query(text).reshape(1, -1)
+        vector = (self.encoder.query(text) if vector is None else vector).reshape(1, -1)
         sims, ids = self.dense_index.search(vector, self.dense_index.ntotal)
         best = np.full(len(self.names), -1.0, dtype=np.float32)
         np.maximum.at(best, self.owner[ids[0]], sims[0])
@@ -82,7 +83,7 @@ class Retriever:
         return self.bm25["core"].scores(tokens), self.bm25["detail"].scores(tokens)
 
     # -- the answer --------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5) -> dict:
+    def search(self, query: str, k: int = 5, *, vector: np.ndarray | None = None) -> dict:
         """Best guides for a caller's question.
 
         Returns {"answerable", "results": [{"name", "score", "dense", "lexical"}], "confidence",
@@ -96,7 +97,7 @@ class Retriever:
         if not text:
             return self._result([], False, 0.0, True, [])
         s = self.scoring
-        dense = self.dense_scores(text)
+        dense = self.dense_scores(text, vector)
         core, detail = self.lexical_scores(text)
         scores = fuse(dense, core, detail, s)
         order = np.argsort(-scores, kind="stable")
@@ -184,8 +185,20 @@ _holders_lock = threading.Lock()
 def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0) -> Retriever:
     """Process-wide accessor: the current Retriever for index_dir (default settings.index_dir).
 
-    Raises FileNotFoundError until an index has been built.
+    Without index_dir, a process that follows the guide editor's store (knowledge/live.py) gets the index of
+    the published guides. Raises FileNotFoundError until an index has been built.
     """
+    if index_dir is None:
+        from knowledge.live import live_retriever
+
+        live = live_retriever()
+        if live is not None:
+            return live
+    return file_retriever(index_dir, check_interval=check_interval)
+
+
+def file_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0) -> Retriever:
+    """The Retriever of the built index folder itself (the base that knowledge/live.py derives from)."""
     if index_dir is None:
         from knowledge.settings import knowledge_settings
 
@@ -196,6 +209,19 @@ def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0)
         if holder is None:
             holder = _holders[key] = RetrieverHolder(key, check_interval=check_interval)
         holder.check_interval = check_interval
+    return holder.get()
+
+
+def loaded_file_retriever(index_dir: Path | None = None) -> Retriever | None:
+    """The built index's Retriever if this process has loaded it already (None otherwise: nothing is loaded here)."""
+    if index_dir is None:
+        from knowledge.settings import knowledge_settings
+
+        index_dir = knowledge_settings().index_dir
+    with _holders_lock:
+        holder = _holders.get(Path(index_dir).resolve())
+    if holder is None or holder._retriever is None:
+        return None
     return holder.get()
 
 

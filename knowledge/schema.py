@@ -215,3 +215,55 @@ def load_guides(folder: Path) -> list[Guide]:
     if dupes:
         raise GuideError(f"guide names used twice: {sorted(dupes)}")
     return guides
+
+
+# -- per-field errors for the guide editor (docs/API.md, "Guide editor") -----------------------------------------
+_MESSAGES_ZH = {
+    "missing": "必填",
+    "extra_forbidden": "不认识的字段",
+    "string_type": "应为文字",
+    "bool_type": "应为是/否",
+    "bool_parsing": "应为是/否",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "greater_than_equal": "不能小于{ge}",
+    "string_pattern_mismatch": "只能用小写字母、数字和下划线，且以字母开头",
+}
+# model-level rules name the part of the guide they are about in their message
+_TOPICS = (("material", "materials"), ("form field", "form"), ("placeholder", "(guide)"))
+
+
+def _zh(err: dict) -> str:
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    if kind == "too_short":
+        return f"至少需要{ctx.get('min_length', 1)}项"
+    if kind == "literal_error":
+        return "只能是：" + str(ctx.get("expected", "")).replace("'", "")
+    if kind in _MESSAGES_ZH:
+        return _MESSAGES_ZH[kind].format(**ctx)
+    message = str(err.get("msg", ""))
+    return message.removeprefix("Value error, ")
+
+
+def field_errors(raw: object) -> tuple[Guide | None, list[dict]]:
+    """Validate a guide given as data: (the Guide, []) or (None, [{"field": "materials.0.form", "message"}]).
+
+    `field` is the dotted path of the schema field (list positions as numbers); rules that concern the whole
+    guide report the list they are about ("materials", "form") or "(guide)". Messages are Simplified Chinese.
+    """
+    if not isinstance(raw, dict):
+        return None, [{"field": "(guide)", "message": "应为一份办事指南（字段的对象）"}]
+    try:
+        return Guide.model_validate(raw), []
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"])
+            message = _zh(err)
+            if not path:
+                path = next((topic for word, topic in _TOPICS if message.startswith(word)), "(guide)")
+            out.append({"field": path, "message": message})
+        return None, out

@@ -14,7 +14,9 @@ _SPACES = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([。，！？!?,.~～…])\1+")
 # Spaces only matter between two Latin letters/digits; between CJK characters they are noise.
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uff00-\uffef，。！？、]) (?=\S)|(?<=\S) (?=[\u3400-\u9fff，。！？、])")
-_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+# control characters, and the invisible zero-width ones (U+200B-U+200D, word joiner, BOM) that would split
+# "新\u200b生儿" into two words for the tokenizer
+_CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF])
 
 
 @lru_cache(maxsize=1)

@@ -5,11 +5,16 @@ response schema against the JSON-Schema metaschema on each call. Profiling bench
 this took ~58% of the Rasa server's CPU on turns that run a custom action. Here the validator is built
 once and reused: responses are still validated against the same schema, with the same errors.
 
+Its log lines are made safe as in every process of the assistant (core/logs.py): personal data masked and
+control characters escaped, including Rasa's structured (structlog) events such as
+`rest.message.received.timeout {"text": ...}`, whose values are masked before they are rendered.
+
 Usage (as the supervisor does): .venv/rasa/bin/python scripts/rasa_server.py run --model ... [rasa args]
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Dict
 
 
@@ -34,7 +39,23 @@ def _install_cached_response_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+def _install_safe_logging() -> None:
+    """Every stdlib log record, and every value of Rasa's structlog events, masked and escaped."""
+    from core import logs
+    from rasa.utils import log_utils
+
+    logs.install()
+    anonymizer = log_utils._anonymizer  # configure_structlog() puts this first in the processor chain
+
+    def _masking_anonymizer(logger: Any, method: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
+        return {key: logs.safe_value(value) for key, value in anonymizer(logger, method, event_dict).items()}
+
+    log_utils._anonymizer = _masking_anonymizer
+
+
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
+    _install_safe_logging()
     _install_cached_response_validator()
     from rasa.__main__ import main
 

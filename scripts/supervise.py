@@ -17,6 +17,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from core.privacy import mask_text  # noqa: E402 - pure Python; masks what the children print
+
 VENV_RASA = ROOT / ".venv" / "rasa" / "bin"
 VENV_APP = ROOT / ".venv" / "app" / "bin"
 
@@ -27,6 +30,7 @@ def service_env() -> dict[str, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     rasa_port = env.setdefault("RASA_PORT", "5005")
     actions_port = env.setdefault("ACTIONS_PORT", "5055")
+    env.setdefault("ACTIONS_HOST", "127.0.0.1")  # internal services listen on loopback only (scripts/action_server.py)
     env.setdefault("RASA_URL", f"http://127.0.0.1:{rasa_port}")
     env.setdefault("ACTIONS_URL", f"http://127.0.0.1:{actions_port}")
     env.setdefault("ACTIONS_WEBHOOK_URL", f"{env['ACTIONS_URL']}/webhook")
@@ -43,7 +47,9 @@ def commands(model: str, env: dict[str, str]) -> dict[str, list[str]]:
     return {
         "rasa": [str(VENV_RASA / "python"), "scripts/rasa_server.py", "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
                  "--port", env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
-        "actions": [str(VENV_APP / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTIONS_PORT"]],
+        # scripts/action_server.py: rasa-sdk on 127.0.0.1 (ACTIONS_HOST) with safe log lines
+        "actions": [str(VENV_APP / "python"), "scripts/action_server.py", "--actions", "actions",
+                    "--port", env["ACTIONS_PORT"]],
         "gateway": [str(VENV_APP / "uvicorn"), "connectors.gateway.app:app", "--host", env.get("HOST", "127.0.0.1"),
                     "--port", env["PORT"], "--no-access-log"],
     }
@@ -58,8 +64,9 @@ def say(text: str, err: bool = False) -> None:
 
 
 def _pump(name: str, stream) -> None:
+    """Each child's output, line by line; masked once more here, for anything a library printed around logging."""
     for line in iter(stream.readline, b""):
-        say(f"[{name}] {line.decode('utf-8', 'replace').rstrip()}")
+        say(f"[{name}] {mask_text(line.decode('utf-8', 'replace').rstrip())}")
 
 
 def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float, stopping: threading.Event) -> bool:
@@ -89,6 +96,23 @@ def stop_all(procs: dict[str, subprocess.Popen]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def retention_loop(env: dict[str, str], stopping: threading.Event) -> None:
+    """The tracker store retention job (core/tracker_privacy.py) once at start, then every interval."""
+    try:
+        minutes = int(env.get("TRACKER_RETENTION_INTERVAL_MINUTES", "").strip() or 60)
+    except ValueError:
+        minutes = 60
+    if minutes <= 0:
+        return
+    delay = 30.0  # first run soon after start-up, then every interval
+    while not stopping.wait(delay):
+        delay = minutes * 60.0
+        result = subprocess.run([str(VENV_APP / "python"), "-m", "core.tracker_privacy", "retain"], cwd=ROOT, env=env,
+                                capture_output=True, text=True)
+        for line in (result.stdout + result.stderr).splitlines()[-5:]:
+            say(f"[retention] {mask_text(line)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True)
@@ -108,6 +132,7 @@ def main() -> int:
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                            start_new_session=True)
             threading.Thread(target=_pump, args=(name, procs[name].stdout), daemon=True).start()
+        threading.Thread(target=retention_loop, args=(env, stopping), daemon=True).start()
         return supervise(procs, env, args.startup_timeout, stopping)
     finally:  # whatever happened above, no child outlives the supervisor
         stop_all(procs)

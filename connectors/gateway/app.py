@@ -9,15 +9,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from connectors import agent
+from connectors import agent, dashboard, desk, editor
 from connectors.gateway import errors
+from connectors.gateway.bodies import JsonBodyGuard
 from connectors.gateway.deps import Services
 from connectors.gateway.handoff_bridge import HandoffBridge
 from connectors.gateway.rasa_client import RasaClient
 from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.ratings_hook import RatingsHook
 from connectors.gateway.routers import applications, chat, health, knowledge, staff, web, websocket
+from connectors.gateway.routers import ratings as ratings_router
 from connectors.gateway.turns import TurnService
+from connectors.voice import sip as voice_sip
+from connectors.voice import websocket as voice_ws
+from core import logs
 from core.settings import Settings, get_settings
+from core.guides.live import follow_store
+from knowledge import live as live_guides
 from knowledge import retrieval
 
 
@@ -28,10 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         bridge = HandoffBridge(settings.rasa_url)
-        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars, bridge)
+        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars, bridge,
+                            RatingsHook(), client_limiter=RateLimiter(settings.rate_limit_per_client_per_minute))
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
         await asyncio.to_thread(retrieval.warm_up)
+        await asyncio.to_thread(follow_store)     # guide editor: this process serves the store's published guides
+        sip = await voice_sip.start_from_env(turns)  # voice line: SIP endpoint when SIP_PORT is set
         yield
+        if sip is not None:
+            await sip.stop()
+        live_guides.uninstall()
         await rasa.close()
         await bridge.close()
 
@@ -42,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(JsonBodyGuard)  # bad JSON bodies get their own 4xx (bodies.py); CORS (below) wraps it
     # The widget is embedded on other sites' pages; it sends no cookies, so any listed origin may call the API.
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type"], allow_credentials=False)
@@ -54,9 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     for router in agent.ROUTERS:              # agent console: /api/agent, /api/supervisor, /ws/agent, /agent
         app.include_router(router)
+    app.include_router(ratings_router.router)  # POST /api/ratings (callers)
+    for router in dashboard.ROUTERS:          # supervisor dashboard: /api/dashboard, /api/followups, /dashboard
+        app.include_router(router)
+    for router in editor.ROUTERS:             # guide editor: /api/guides, /api/unanswered, /editor
+        app.include_router(router)
+    for router in desk.ROUTERS:               # ticket desk: /api/staff/tickets, /agent/tickets
+        app.include_router(router)
+    app.include_router(voice_ws.router)       # voice line: WS /ws/voice (speech engines load on the first call)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     return app
 
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logs.setup(logging.INFO)  # personal data masked, control characters escaped, in every log line (core/logs.py)
 app = create_app()

@@ -51,11 +51,15 @@ from core.staff.roles import ROLES, required_roles
 
 STAFF_PATH_PREFIXES: tuple[str, ...] = (
     "/api/staff", "/api/admin", "/api/agent", "/api/editor", "/api/supervisor", "/agent", "/editor", "/dashboard",
-    "/ws/agent",
+    "/ws/agent", "/api/guides", "/api/unanswered",
+    "/api/dashboard", "/api/followups",     # supervisor dashboard (connectors/dashboard)
 )
 # The login, and the agent console's page and its script/styles (no data in them; the page logs in itself).
 PUBLIC_STAFF_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/api/staff/login"), ("GET", "/agent"), ("GET", "/agent/static/{name}"),
+    ("GET", "/editor"), ("GET", "/editor/static/{name}"),
+    ("GET", "/dashboard"), ("GET", "/dashboard/static/{name}"),
+    ("GET", "/agent/tickets"), ("GET", "/agent/tickets/static/{name}"),     # ticket desk page (connectors/desk)
 })
 
 SESSION_COOKIE = "staff_session"

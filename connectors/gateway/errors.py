@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 MESSAGES = {
     "empty_message": "消息内容不能为空 / The message must not be empty",
     "message_too_long": "消息过长，请精简到{limit}字以内 / The message is longer than {limit} characters",
-    "invalid_json": "请求格式错误，请发送JSON / The request body is not valid JSON",
+    "invalid_json": "请求格式错误，请发送JSON / The request body is not valid JSON (or nests too deeply, or has an overlong number)",
     "invalid_encoding": "请求内容无法解析，请发送UTF-8编码的JSON / The body is not UTF-8 encoded JSON",
     "invalid_request": "请求字段有误：{fields} / Invalid or missing fields: {fields}",
     "rate_limited": "您发送得太快了，请稍等{seconds}秒再试 / Too many messages; retry in {seconds} s",
@@ -18,6 +18,9 @@ MESSAGES = {
     "guide_not_found": "没有找到该办事指南 / No such service guide",
     "not_found": "没有找到该页面 / Not found",
     "method_not_allowed": "不支持该请求方法 / Method not allowed",
+    # conversation ownership (core/senders.py): a sender id without its token
+    "sender_forbidden": "该对话不属于您，请开始新的对话 / This conversation is not yours: start a new one "
+                        "(omit sender) or send the token issued with it",
     # staff accounts (connectors/gateway/auth.py, routers/staff.py)
     "not_authenticated": "请先登录工作人员账号 / Staff login required",
     "forbidden": "您的账号无权进行此操作 / Your account is not allowed to do this",
@@ -32,6 +35,26 @@ MESSAGES = {
     "capacity_reached": "{reason} / The agent already holds the maximum number of conversations",
     "agent_unavailable": "{reason} / The agent is not on duty",
     "invalid_input": "{reason} / A value was refused",
+    # guide editor (connectors/editor/api.py maps core.guides errors here)
+    "guide_missing": "{reason} / Not found (guide, version, draft or queued question)",
+    "guide_invalid": "{reason} / The guide does not pass the schema; see `errors` (field, message)",
+    "guide_state": "{reason} / Not possible in the guide's current state",
+    "guide_not_allowed": "{reason} / Needs the reviewer right (supervisor or admin), or another reviewer",
+    # ratings (好差评), follow-ups and appeals (connectors/gateway/routers/ratings.py, connectors/dashboard/api.py)
+    "invalid_rating": "{reason} / The rating or a value in it was refused",
+    "already_rated": "{reason} / This conversation or case was already rated",
+    "rating_subject_not_found": "{reason} / No such conversation, or no such application or ticket of this sender",
+    "rating_not_found": "{reason} / No such rating, follow-up or appeal",
+    "rating_not_allowed": "{reason} / Not allowed for this account",
+    "invalid_date_range": "{reason} / Bad date range (from, to: YYYY-MM-DD)",
+    "unknown_figure": "没有这个图表：{figure} / Unknown figure; one of: {figures}",
+    # ticket desk (connectors/desk/api.py maps core.tickets.desk errors here)
+    "ticket_not_found": "没有找到这个工单 / No such ticket",
+    "ticket_invalid_state": "{reason} / Not possible in the ticket's current state (see `state`, `allowed`)",
+    "ticket_invalid_input": "{reason} / A value was refused (see `field`)",
+    "platform_not_configured": "{reason} / No 12345 ticket platform is configured (TICKET_PLATFORM_URL)",
+    "platform_unavailable": "{reason} / The 12345 ticket platform did not answer; the ticket keeps its state",
+    "platform_rejected": "{reason} / The 12345 ticket platform refused the request",
 }
 
 
@@ -51,6 +74,10 @@ def error_body(code: str, message: str) -> dict:
 
 
 def install(app: FastAPI) -> None:
+    from connectors.gateway import openapi
+
+    openapi.install(app)  # the document shows this error shape for every route, not FastAPI's own
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         body = error_body(exc.code, exc.message)
@@ -70,9 +97,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "invalid_encoding", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        code = {400: _body_error_code(exc), 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         message = MESSAGES[code] if code else str(exc.detail)
-        return JSONResponse(error_body(code or "http_error", message), status_code=exc.status_code)
+        # headers such as `Allow` on 405 are part of the answer
+        return JSONResponse(error_body(code or "http_error", message), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+
+def _body_error_code(exc: Exception) -> str:
+    """FastAPI answers every unparsable body with one 400; the cause says which it was."""
+    return "invalid_encoding" if isinstance(exc.__cause__, UnicodeDecodeError) else "invalid_json"
 
 
 def _not_utf8(raw: bytes) -> bool:

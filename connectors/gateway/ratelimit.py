@@ -1,11 +1,33 @@
-"""Per-sender flood protection: a sliding one-minute window kept in process memory."""
+"""Flood protection: sliding one-minute windows kept in process memory.
+
+Two lines of defence for chat (docs/ARCHITECTURE.md "Abuse limits"): per conversation (`RATE_LIMIT_PER_MINUTE`;
+the sender id is proven by its token, so nobody can use up another caller's allowance) and per client
+address (`RATE_LIMIT_PER_CLIENT_PER_MINUTE`, higher, for several callers behind one NAT), so rotating
+conversation ids does not lift the limit. IPv6 clients are counted per /64, the block one client gets.
+"""
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict, deque
 
 WINDOW_SECONDS = 60.0
 MAX_TRACKED_SENDERS = 100_000
+
+
+def client_key(host: str | None) -> str:
+    """The rate-limit key of a client address: the address itself, or its /64 for IPv6."""
+    if not host:
+        return "ip:unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "ip:" + host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return "ip:" + str(address.ipv4_mapped)
+        return "ip:" + str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return "ip:" + str(address)
 
 
 class RateLimiter:

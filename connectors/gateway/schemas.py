@@ -5,13 +5,28 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core import senders
+
 SENDER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+TOKEN_PATTERN = senders.TOKEN_PATTERN
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sender: str = Field(pattern=SENDER_PATTERN, description="stable id of the conversation, chosen by the channel")
-    message: str = Field(description="what the user said or typed (Simplified or Traditional Chinese)")
+    sender: str | None = Field(None, pattern=SENDER_PATTERN,
+                               description="the conversation's id as issued by the gateway; omit to start a new one")
+    token: str | None = Field(None, pattern=TOKEN_PATTERN,
+                              description="the token issued with `sender` (required with it): proves the conversation is yours")
+    # documented as accepted (checked by the turn itself, with its own codes: empty_message, message_too_long)
+    message: str = Field(description="what the user said or typed (Simplified or Traditional Chinese); at least one "
+                                     "visible character, at most MAX_MESSAGE_CHARS (2000) characters",
+                         json_schema_extra={"minLength": 1, "maxLength": 2000,
+                                            "pattern": "[^\\s\u200b\u200c\u200d\u2060\ufeff]"})
+
+
+class ChatSession(BaseModel):
+    sender: str = Field(description="the conversation's id; send it with `token` on every later request")
+    token: str = Field(description="secret of this conversation: keep it with the client, never show or log it")
 
 
 class Button(BaseModel):
@@ -28,6 +43,8 @@ class BotMessage(BaseModel):
 
 class ChatResponse(BaseModel):
     messages: list[BotMessage]
+    sender: str = Field(description="the conversation's id (new when the request had none)")
+    token: str = Field(description="its token, to send with `sender` next time")
 
 
 class ErrorDetail(BaseModel):

@@ -1,6 +1,6 @@
 """One conversational turn, whatever the channel (HTTP, WebSocket, voice).
 
-Order matters: validate -> flood check -> emergency rule -> who answers (an agent or the assistant)
+Order matters: validate -> flood check -> emergency rule -> police matters (110, not a ticket) -> who answers (an agent or the assistant)
 -> dialogue engine. The emergency rule answers before anyone else and leaves the conversation state
 untouched, so a form in progress simply continues afterwards. While an agent holds the conversation
 the assistant is silent (connectors/gateway/handoff_bridge.py).
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 
+from connectors.gateway.bodies import SURROGATE, strip_invisible
 from connectors.gateway.errors import ApiError
 from connectors.gateway.handoff_bridge import HandoffBridge
 from connectors.gateway.rasa_client import DialogueUnavailable, RasaClient
-from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.ratelimit import RateLimiter, client_key
+from connectors.gateway.ratings_hook import RatingsHook
 from connectors.gateway.schemas import BotMessage
-from core import safety
+from core import safety, senders
 from core.privacy import mask_text
 
 log = logging.getLogger("hotline.turns")
@@ -22,39 +24,67 @@ log = logging.getLogger("hotline.turns")
 
 class TurnService:
     def __init__(self, rasa: RasaClient, limiter: RateLimiter, max_chars: int,
-                 handoff: HandoffBridge | None = None) -> None:
+                 handoff: HandoffBridge | None = None, ratings: RatingsHook | None = None, *,
+                 client_limiter: RateLimiter | None = None) -> None:
         self.rasa, self.limiter, self.max_chars = rasa, limiter, max_chars
+        self.client_limiter = client_limiter  # second line: per client address, whatever the sender id
         self.handoff = handoff
+        self.ratings = ratings   # conversation events + rating invitations (connectors/gateway/ratings_hook.py)
 
-    def check(self, sender: str, text: str) -> str:
-        """Return the cleaned text or raise ApiError; counts toward the sender's rate limit."""
-        text = (text or "").strip()
+    def check(self, sender: str, text: str, client: str | None = None) -> str:
+        """Return the cleaned text (zero-width characters removed) or raise ApiError; counts toward the rate limits."""
+        text = strip_invisible(text or "").strip()
+        if SURROGATE.search(text):
+            raise ApiError(400, "invalid_text")  # cannot be stored or sent on; the caller should retype it
         if not text:
             raise ApiError(422, "empty_message")
         if len(text) > self.max_chars:
             raise ApiError(413, "message_too_long", limit=self.max_chars)
         wait = self.limiter.retry_after(sender)
+        if not wait and client is not None and self.client_limiter is not None:
+            wait = self.client_limiter.retry_after(client_key(client))
         if wait:
             raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
         return text
 
-    async def handle(self, sender: str, text: str, channel: str, *, large_text: bool = False) -> list[BotMessage]:
-        return await self.respond(sender, self.check(sender, text), channel, large_text=large_text)
+    async def handle(self, sender: str, text: str, channel: str, *, large_text: bool = False,
+                     client: str | None = None) -> list[BotMessage]:
+        return await self.respond(sender, self.check(sender, text, client), channel, large_text=large_text,
+                                  client=client)
 
-    async def respond(self, sender: str, text: str, channel: str, *, large_text: bool = False) -> list[BotMessage]:
-        """The bot's reply to text that check() has accepted."""
+    async def respond(self, sender: str, text: str, channel: str, *, large_text: bool = False,
+                      client: str | None = None) -> list[BotMessage]:
+        """The bot's reply to text that check() has accepted; the turn is recorded for the dashboard, a rating
+        button's payload is taken here, and a rating invitation follows when a service ended."""
+        if self.ratings is None:
+            return await self._answer(sender, text, channel, large_text=large_text, client=client)
+        rated = await self.ratings.intercept(sender, text, channel)
+        if rated is not None:
+            return rated
+        messages = await self._answer(sender, text, channel, large_text=large_text, client=client)
+        return await self.ratings.after_turn(sender, channel, messages)
+
+    async def _answer(self, sender: str, text: str, channel: str, *, large_text: bool = False,
+                      client: str | None = None) -> list[BotMessage]:
         log.info("turn sender=%s channel=%s text=%s", sender[:16], channel, mask_text(text)[:200])
         emergency = safety.detect(text)
         if emergency is not None:
             return [BotMessage(kind="emergency", text=emergency.reply,
                                data={"numbers": list(emergency.numbers), "categories": list(emergency.categories)})]
+        police = safety.police_matter(text)
+        if police is not None:  # a crime that already happened: 110 or the police station, not a 12345 ticket
+            return [BotMessage(kind="police_referral", text=police.reply,
+                               data={"numbers": ["110"], "category": police.category})]
         ticket = await self.handoff.current(sender) if self.handoff is not None else None
         if self.handoff is not None:
             routed = await self.handoff.route(sender, text, channel, ticket, large_text=large_text)
             if routed is not None:
                 return routed  # an agent answers (or the caller changed their place in the queue)
         try:
-            messages = await self.rasa.send(sender, text, {"channel": channel})
+            metadata = {"channel": channel}
+            if client:  # status verification locks count per client address too (core/verification.py)
+                metadata["client"] = senders.client_tag(client_key(client))
+            messages = await self.rasa.send(sender, text, metadata)
         except DialogueUnavailable as exc:
             raise ApiError(503, "dialogue_unavailable") from exc
         messages = messages or [BotMessage(kind="fallback", text="抱歉，我没有听明白，您可以换个说法再问一次。")]

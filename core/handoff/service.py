@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.conversation_events import record_safely as record_event
 from core.db import session_scope
 from core.events import Envelope
 from core.handoff.errors import (
@@ -370,6 +371,14 @@ def _check_sender(sender: str) -> str:
     return sender
 
 
+def _record(kind: str, conv: HandoffConversation, now: datetime, *, value: int | None = None,
+            **detail: Any) -> None:
+    """A conversation event for the dashboard (core/conversation_events.py), after the change committed;
+    a failure is logged there and never undoes the handoff."""
+    record_event(kind, conv.sender, channel=conv.channel, at=now, value=value, staff_id=conv.agent_id,
+                 answered_by=None, detail={"reason": conv.reason, **detail})
+
+
 # -- the caller's side -----------------------------------------------------------------------------------------
 def request(sender: str, channel: str, reason: str, summary: dict | None, *, large_text: bool = False,
             repeated_failures: int = 0, special_group: bool = False,
@@ -405,6 +414,7 @@ def request(sender: str, channel: str, reason: str, summary: dict | None, *, lar
             view = _ticket(session, conv, now, created=True)
             events = _change_events(session, conv, "queued", msg, now)
         log.info("handoff queued id=%s channel=%s reason=%s priority=%s", conv.id, channel, reason, priority)
+        _record("handoff_requested", conv, now)
         return Outcome(view, events)
 
     return _retrying(attempt)
@@ -456,6 +466,7 @@ def cancel(sender: str, *, now: datetime | None = None) -> Outcome[dict[str, Any
         msg = _system_message(session, conv, "已为您取消人工服务。您可以继续向智能助手咨询。", now, "cancelled")
         view = _view(session, conv, now)
         events = _change_events(session, conv, "cancelled", msg, now)
+    _record("handoff_cancelled", conv, now, value=_seconds(conv.queued_at, now))
     return Outcome(view, events)
 
 
@@ -466,7 +477,8 @@ def request_callback(sender: str, phone: str, description: str = "", *, channel:
 
     A waiting conversation becomes `callback_requested`; without one a new call-back conversation is made.
     The full number stays only in the row (staff see it through `reveal`, audited); logs, events and the
-    transcript carry it masked.
+    transcript carry it masked. The request is also filed as a ticket (core/tickets/callbacks.py): the view's
+    `ticket_number` names it (None if that failed; the call-back stands anyway).
     """
     sender = _check_sender(sender)
     check = validate_phone(phone)
@@ -506,7 +518,22 @@ def request_callback(sender: str, phone: str, description: str = "", *, channel:
         view = _ticket(session, conv, now, created=False)
         events = _change_events(session, conv, "callback_requested", msg, now)
         log.info("handoff callback requested id=%s phone=%s", conv.id, masked)
+    _record("callback_requested", conv, now)
+    view["ticket_number"] = _callback_ticket(conv, number, description)
     return Outcome(view, events)
+
+
+def _callback_ticket(conv: HandoffConversation, phone: str, description: str) -> str | None:
+    """A call-back request is also a ticket (core/tickets/callbacks.py), filed after the call-back committed;
+    a failure is logged and never loses the call-back."""
+    try:
+        from core.tickets.callbacks import ticket_for_callback
+
+        return ticket_for_callback(handoff_id=conv.id, sender=conv.sender, channel=conv.channel, phone=phone,
+                                   description=description or "", summary=conv.summary or {})
+    except Exception:  # noqa: BLE001 - the ticket is extra; the call-back itself must stay
+        log.exception("handoff callback id=%s: filing its ticket failed", conv.id)
+        return None
 
 
 # -- the agents' side ----------------------------------------------------------------------------------------
@@ -623,6 +650,8 @@ def claim(conversation_id: int, staff: object, *, now: datetime | None = None) -
             view = _view(session, conv, now)
             events = _change_events(session, conv, "claimed", msg, now)
         log.info("handoff claimed id=%s staff=%s", conv.id, account.id)
+        if conv.state == CONNECTED:
+            _record("handoff_connected", conv, now, value=_seconds(conv.queued_at, conv.connected_at))
         return Outcome(view, events)
 
     return _retrying(attempt)
@@ -655,6 +684,7 @@ def release(conversation_id: int, staff: object, *, now: datetime | None = None)
         audit(session, account.id, "handoff.release", "handoff", conv.id, holder_id=conv.agent_id)
         view = _view(session, conv, now)
         events = _change_events(session, conv, "released", msg, now)
+    _record("handoff_returned", conv, now, value=_seconds(conv.connected_at, now))
     return Outcome(view, events)
 
 
@@ -722,6 +752,8 @@ def close(conversation_id: int, staff: object, wrap_up: str, note: str = "", *,
         audit(session, account.id, "handoff.close", "handoff", conv.id, wrap_up=wrap_up, from_state=previous_state)
         view = _view(session, conv, now)
         events = _change_events(session, conv, "closed", msg, now)
+    _record("handoff_closed", conv, now, value=_seconds(conv.connected_at, now) if conv.connected_at else None,
+            wrap_up=wrap_up)
     return Outcome(view, events)
 
 

@@ -114,10 +114,11 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
     assert agent.post("/api/agent/heartbeat").status_code == 200  # the console is open: on duty
 
     async def conversation() -> None:
-        sender = f"scaleout-{uuid.uuid4().hex[:10]}"
-        ws_url = scaleout["a"].replace("http://", "ws://") + f"/ws/chat?sender={sender}"
+        ws_url = scaleout["a"].replace("http://", "ws://") + "/ws/chat"
         async with websockets.connect(ws_url) as socket:
-            assert json.loads(await socket.recv())["type"] == "session"
+            session = json.loads(await socket.recv())
+            assert session["type"] == "session"
+            sender = session["sender"]
             caller = Caller(socket)
             await caller.say("孩子出生要办什么")
             [queued] = [m for m in await caller.say("转人工") if m["kind"] == "handoff"]

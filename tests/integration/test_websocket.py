@@ -4,9 +4,7 @@ import json
 import pytest
 from websockets.sync.client import connect
 
-
-def _ws_url(base: str, sender: str) -> str:
-    return base.replace("http://", "ws://") + f"/ws/chat?sender={sender}"
+from tests.conftest import ws_chat_url
 
 
 def _turn(ws, text: str) -> tuple[list[dict], list[dict]]:
@@ -22,17 +20,17 @@ def _turn(ws, text: str) -> tuple[list[dict], list[dict]]:
 
 
 def test_websocket_conversation_with_typing_and_resume(live_gateway):
-    sender = "ws-resume-test"
-    with connect(_ws_url(live_gateway, sender)) as ws:
-        assert json.loads(ws.recv(timeout=10)) == {"type": "session", "sender": sender}
+    with connect(ws_chat_url(live_gateway)) as ws:
+        session = json.loads(ws.recv(timeout=10))
+        assert session["type"] == "session" and session["sender"] and session["token"]
         frames, bots = _turn(ws, "社保卡丢了怎么补办")
         assert frames[0] == {"type": "typing", "on": True}
         assert bots and set(bots[0]) == {"text", "kind", "data", "buttons"}
         guide = bots[-1]["data"].get("guide")
         assert guide == "社会保障卡居民服务一件事"
-    # a new socket with the same sender continues the same conversation: the follow-up knows the guide
-    with connect(_ws_url(live_gateway, sender)) as ws:
-        json.loads(ws.recv(timeout=10))
+    # a new socket with the same sender and its token continues the same conversation: the follow-up knows the guide
+    with connect(ws_chat_url(live_gateway, session)) as ws:
+        assert json.loads(ws.recv(timeout=10)) == session
         _, bots = _turn(ws, "要多长时间")
         assert bots[0]["kind"] == "guide_detail"
         assert bots[0]["data"]["guide"] == guide
@@ -40,7 +38,7 @@ def test_websocket_conversation_with_typing_and_resume(live_gateway):
 
 @pytest.mark.parametrize("frame", ["not json", json.dumps({"type": "message"}), json.dumps({"type": "message", "text": ""})])
 def test_bad_frames_get_an_error_frame_and_the_socket_stays_open(live_gateway, frame):
-    with connect(_ws_url(live_gateway, "ws-bad")) as ws:
+    with connect(ws_chat_url(live_gateway)) as ws:
         json.loads(ws.recv(timeout=10))
         ws.send(frame)
         reply = json.loads(ws.recv(timeout=10))

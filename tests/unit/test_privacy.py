@@ -35,3 +35,20 @@ def test_numbers_are_masked_however_the_caller_types_them(typed, secret, shown):
 @pytest.mark.parametrize("text", ["受理编号NM20250301ABCD2345", "我今年65岁，2025年3月1日生", "金额1234567890元"])
 def test_other_numbers_are_left_alone(text):
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(("text", "name", "shown"), [
+    ("我叫乌力吉，电话13900001111", "乌力吉", "我叫乌**"),
+    ("姓名：张伟", "张伟", "姓名：张*"),
+    ("申请人是王芳，要办户口", "王芳", "申请人是王*"),
+    ("我的名字是苏和巴特尔", "苏和巴特尔", "我的名字是苏****"),
+    ("我叫张三想办户口", "张三", "我叫张*想办户口"),
+])
+def test_names_are_masked_where_the_text_introduces_them(text, name, shown):
+    masked = mask_text(text)
+    assert name not in masked and shown in masked
+
+
+@pytest.mark.parametrize("text", ["申请人需要带身份证", "本人是来办事的", "名字怎么改"])
+def test_words_after_a_cue_that_are_not_names_are_left_alone(text):
+    assert mask_text(text) == text

@@ -22,3 +22,7 @@ def test_normalize_is_idempotent_and_handles_empty():
     text = "辦理營業執照要帶什麼？"
     assert normalize(normalize(text)) == normalize(text)
     assert normalize("") == ""
+
+
+def test_zero_width_characters_do_not_split_words():
+    assert normalize("新\u200b生儿\u200c出\u200d生要办\ufeff什么\u2060") == "新生儿出生要办什么"

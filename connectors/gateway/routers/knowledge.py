@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from connectors.gateway.errors import ApiError
+from connectors.gateway.schemas import ErrorResponse
 from knowledge.catalog import get_catalog
 from knowledge.notice import compose, parse_notice_query
 from knowledge.retrieval import get_retriever
@@ -38,7 +39,7 @@ def search(q: str = Query(min_length=1, max_length=500), k: int = Query(5, ge=1,
     return SearchResult.model_validate(result)
 
 
-@router.get("/notice", response_class=HTMLResponse)
+@router.get("/notice", response_class=HTMLResponse, responses={404: {"model": ErrorResponse}})
 def notice(guide: str = Query(max_length=100), items: str = Query("", max_length=1000),
            situation: str = Query("", max_length=500)) -> HTMLResponse:
     found = get_catalog().get(guide)

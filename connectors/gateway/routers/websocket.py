@@ -1,24 +1,26 @@
 """WebSocket channel for the web widget: same messages as /api/chat plus typing indicators, and the
 live side of human handoff (an agent joined, agent messages, the agent typing, handed back, closed).
 
-Reconnecting with the same ?sender= resumes the same conversation, because Rasa keys its
-tracker by sender id and the handoff state is in the database.
+Reconnecting with the same ?sender=&token= resumes the same conversation, because Rasa keys its
+tracker by sender id and the handoff state is in the database. The token (issued in the `session` frame)
+proves the conversation is this client's: a sender id without it gets an error frame `sender_forbidden` and
+the socket is closed (1008) before anything of that conversation is sent or subscribed to.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
-import secrets
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from connectors.gateway import bodies
+from connectors.gateway.auth import client_address
 from connectors.gateway.errors import ApiError
 from connectors.gateway.handoff_bridge import caller_frames
 from connectors.gateway.schemas import SENDER_PATTERN
-from core import handoff
+from core import handoff, senders
 from core.events import get_event_bus
 
 log = logging.getLogger("hotline.ws")
@@ -29,10 +31,7 @@ _SENDER = re.compile(SENDER_PATTERN)
 
 
 def _frame(raw: str) -> dict:
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_json") from None
+    frame = bodies.parse(raw)  # 400 invalid_json / invalid_text, as for an HTTP body
     if not isinstance(frame, dict) or frame.get("type") not in ("message", "typing"):
         raise ApiError(422, "invalid_request", fields="type, text")
     if frame["type"] == "message" and not isinstance(frame.get("text"), str):
@@ -40,8 +39,9 @@ def _frame(raw: str) -> dict:
     return frame
 
 
-async def _forward_agent_side(websocket: WebSocket, sender: str, ready: asyncio.Event) -> None:
-    """Events of this caller's conversation (from any gateway process) as widget frames."""
+async def _forward_agent_side(websocket: WebSocket, sender: str, ready: asyncio.Event, ratings=None) -> None:
+    """Events of this caller's conversation (from any gateway process) as widget frames; after an agent closed
+    the conversation, the rating invitation (connectors/gateway/ratings_hook.py, once per conversation)."""
     while True:
         try:
             async with get_event_bus().subscribe(handoff.conversation_topic(sender)) as subscription:
@@ -49,6 +49,10 @@ async def _forward_agent_side(websocket: WebSocket, sender: str, ready: asyncio.
                 async for _, event in subscription:
                     for frame in caller_frames(event):
                         await websocket.send_json(frame)
+                    if ratings is not None and event.get("type") == "handoff.state" and event.get("change") == "closed":
+                        invitation = await ratings.after_agent_closed(sender, "web", event.get("conversation_id"))
+                        if invitation is not None:
+                            await websocket.send_json({"type": "bot", "message": invitation.model_dump()})
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Redis restarted, fell behind, or a bad bus URL: the chat goes on
@@ -72,14 +76,22 @@ async def _send_error(websocket: WebSocket, exc: ApiError) -> None:
 async def chat_socket(websocket: WebSocket) -> None:
     services = websocket.app.state.services
     sender = websocket.query_params.get("sender") or ""
-    if not _SENDER.match(sender):
-        sender = "web-" + secrets.token_hex(8)
+    token = websocket.query_params.get("token") or ""
+    client = client_address(websocket)
     await websocket.accept()
+    if _SENDER.match(sender):  # resuming: only with the token issued with the sender id (core/senders.py)
+        if not senders.owns(sender, token):
+            await _send_error(websocket, ApiError(403, "sender_forbidden"))
+            await websocket.close(code=1008, reason="sender_forbidden")
+            return
+    else:
+        sender, token = senders.new_sender()
     ready = asyncio.Event()
-    forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready))
+    forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready,
+                                                        getattr(services.turns, "ratings", None)))
     try:
         await ready.wait()  # subscribed before the first turn, so no agent event is missed
-        await websocket.send_json({"type": "session", "sender": sender})
+        await websocket.send_json({"type": "session", "sender": sender, "token": token})
         while True:
             raw = await websocket.receive_text()
             try:
@@ -87,13 +99,13 @@ async def chat_socket(websocket: WebSocket) -> None:
                 if frame["type"] == "typing":
                     await _caller_typing(sender, bool(frame.get("on")))
                     continue
-                text = services.turns.check(sender, frame["text"])
+                text = services.turns.check(sender, frame["text"], client)
             except ApiError as exc:
                 await _send_error(websocket, exc)
                 continue
             await websocket.send_json({"type": "typing", "on": True})
             try:
-                for message in await services.turns.respond(sender, text, channel="web",
+                for message in await services.turns.respond(sender, text, channel="web", client=client,
                                                             large_text=bool(frame.get("large_text"))):
                     await websocket.send_json({"type": "bot", "message": message.model_dump()})
             except ApiError as exc:

@@ -68,25 +68,33 @@
     }
   }
 
-  function newSenderId() {
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
-    var hex = '';
-    for (var j = 0; j < bytes.length; j++) hex += (bytes[j] < 16 ? '0' : '') + bytes[j].toString(16);
-    return 'web-' + hex;
+  // The conversation id and its token are issued by the gateway (session frame or /api/chat answer); the
+  // token proves the conversation is this browser's. Without both, the next connection starts a new one.
+  var SENDER_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+  var TOKEN_RE = /^[A-Za-z0-9_-]{16,128}$/;
+
+  function loadSession() {
+    var id = storeGet('localStorage', 'sender');
+    var tok = storeGet('localStorage', 'token');
+    if (id && tok && SENDER_RE.test(id) && TOKEN_RE.test(tok)) return { sender: id, token: tok };
+    return { sender: '', token: '' };
   }
 
-  function loadSender() {
-    var id = storeGet('localStorage', 'sender');
-    if (!id || !/^[A-Za-z0-9_.:-]{8,128}$/.test(id)) {
-      id = newSenderId();
-      storeSet('localStorage', 'sender', id);
-    }
-    return id;
+  function adoptSession(id, tok) {
+    id = str(id);
+    tok = str(tok);
+    if (!SENDER_RE.test(id) || !TOKEN_RE.test(tok)) return;
+    sender = id;
+    token = tok;
+    storeSet('localStorage', 'sender', id);
+    storeSet('localStorage', 'token', tok);
+  }
+
+  function forgetSession() {
+    sender = '';
+    token = '';
+    storeSet('localStorage', 'sender', null);
+    storeSet('localStorage', 'token', null);
   }
 
   function loadTranscript() {
@@ -144,7 +152,10 @@
     storeSet('localStorage', 'transcript', JSON.stringify(transcript.map(storedEntry))); // in-memory fallback
   }
 
-  var sender = loadSender();
+  var session = loadSession();
+  var sender = session.sender;
+  var token = session.token;
+  var generation = 0; // bumped by restart(): answers to an older conversation are ignored
   var transcript = loadTranscript();
 
   // ------------------------------------------------------------- utilities
@@ -467,6 +478,13 @@
   var row = el('div', 'hotline-row');
   row.appendChild(input);
   row.appendChild(sendBtn);
+  // Voice: a spoken conversation over WS /ws/voice (see "voice" below)
+  var micBtn = el('button', 'hotline-mic', '语音');
+  micBtn.id = 'hotline-mic';
+  micBtn.type = 'button';
+  micBtn.setAttribute('aria-pressed', 'false');
+  micBtn.setAttribute('aria-label', '语音通话：说话咨询，回答会朗读出来');
+  row.insertBefore(micBtn, sendBtn);
   var keysHelp = el('span', 'hotline-sr', '按回车发送，Shift加回车换行，Esc关闭对话窗口。');
   keysHelp.id = 'hotline-keys';
   form.appendChild(inputLabel);
@@ -705,11 +723,11 @@
     return ok;
   }
 
-  function renderSubmitted(bubble, data) {
+  function renderSubmitted(bubble, data, title) {
     var number = str(data.number);
     if (!number) return;
     var card = el('div', 'hotline-card hotline-submitted');
-    card.appendChild(el('p', 'hotline-card-title', '申请编号'));
+    card.appendChild(el('p', 'hotline-card-title', title));
     var numEl = el('p', 'hotline-appno', number);
     card.appendChild(numEl);
     var copy = el('button', 'hotline-copy', '复制编号');
@@ -717,7 +735,7 @@
     copy.addEventListener('click', function () {
       copyText(number).then(function (ok) {
         copy.textContent = ok ? '已复制' : '复制失败，请手动选择';
-        setHint(ok ? '申请编号已复制。' : '复制失败，请长按或手动选择编号复制。');
+        setHint(ok ? title + '已复制。' : '复制失败，请长按或手动选择编号复制。');
         if (ok) {
           setTimeout(function () { copy.textContent = '复制编号'; }, 2500);
         } else {
@@ -794,6 +812,10 @@
     if (m.kind === 'form_summary' && Array.isArray(data.rows) && data.rows.length) {
       text = text.split('\n').filter(function (line) { return !/^\s*(?:\u2022|-)\s+/.test(line); }).join('\n');
     }
+    if (m.kind === 'ticket_summary' && Array.isArray(data.rows) && data.rows.length) {
+      var lines = text.split('\n');  // the rows are shown as a table: keep the first and last line
+      text = lines.length > 2 ? lines[0] + '\n' + lines[lines.length - 1] : text;
+    }
     if (text) renderRichText(bubble, text, true);
     if (m.kind === 'emergency') renderEmergency(bubble, data);
     if (m.kind === 'guide_answer') {
@@ -802,9 +824,11 @@
       renderNotice(bubble, data);
     }
     if (m.kind === 'form_summary' || Array.isArray(data.rows)) {
-      renderTable(bubble, data.rows, m.kind === 'form_summary' ? '请核对填报信息' : '');
+      renderTable(bubble, data.rows, m.kind === 'form_summary' ? '请核对填报信息' :
+        (m.kind === 'ticket_summary' ? '请核对诉求信息' : ''));
     }
-    if (m.kind === 'application_submitted') renderSubmitted(bubble, data);
+    if (m.kind === 'application_submitted') renderSubmitted(bubble, data, '申请编号');
+    if (m.kind === 'ticket_created') renderSubmitted(bubble, data, '工单编号');
     renderLinks(bubble, data.links);
     var buttons = m.buttons;
     if (!buttons.length && m.kind === 'form_question' && Array.isArray(data.options)) {
@@ -820,7 +844,9 @@
     if (m.kind === 'handoff' && data.offer_callback && str(data.callback_payload)) {
       renderCallbackForm(bubble, entry, data);
     }
-    if (m.kind === 'clarify' && data.multi && Array.isArray(data.options) && data.options.length) {
+    if (m.kind === 'rating_request' && Array.isArray(data.levels) && data.levels.length) {
+      renderRating(bubble, entry, data);
+    } else if (m.kind === 'clarify' && data.multi && Array.isArray(data.options) && data.options.length) {
       renderMultiChoice(bubble, entry, data);
     } else {
       renderButtons(bubble, entry, buttons);
@@ -918,6 +944,125 @@
     nodes.forEach(function (n) { group.appendChild(n); });
     bubble.appendChild(group);
     if (entry.used) setGroupUsed(entry, nodes, true, entry.chosen);
+  }
+
+  /**
+   * 好差评: five level buttons; after one is picked, optional reason tags and a comment, then 提交评价 posts
+   * to POST /api/ratings (data.post) with this conversation's sender and token. Never required: the caller
+   * may simply go on. A rating already given (409) or given once here disables the card for good.
+   */
+  function renderRating(bubble, entry, data) {
+    var box = el('div', 'hotline-rating');
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', '服务评价（自愿）');
+    if (entry.used) {
+      box.appendChild(el('p', 'hotline-rating-done', '已评价：' + (str(entry.chosen) || '感谢您的反馈')));
+      bubble.appendChild(box);
+      return;
+    }
+    var levels = data.levels.map(function (o) {
+      return o && typeof o === 'object' ? { level: Number(o.level), label: str(o.label) } : null;
+    }).filter(function (o) { return o && o.level >= 1 && o.level <= 5 && o.label; });
+    var picked = null;
+    var tags = {};
+    var row = el('div', 'hotline-buttons hotline-rating-levels');
+    var levelNodes = levels.map(function (o) {
+      var btn = el('button', 'hotline-quick hotline-rate', o.label);
+      btn.type = 'button';
+      btn.setAttribute('aria-pressed', 'false');
+      btn.setAttribute('data-level', String(o.level));
+      btn.addEventListener('click', function () {
+        if (entry.used) return;
+        picked = o;
+        levelNodes.forEach(function (n) {
+          var on = n === btn;
+          n.setAttribute('aria-pressed', on ? 'true' : 'false');
+          n.classList.toggle('hotline-chosen', on);
+        });
+        details.hidden = false;
+        submit.disabled = false;
+      });
+      row.appendChild(btn);
+      return btn;
+    });
+    box.appendChild(row);
+    var details = el('div', 'hotline-rating-details');
+    details.hidden = true;
+    var tagList = (Array.isArray(data.tags) ? data.tags : []).map(str).filter(Boolean);
+    var tagNodes = [];
+    if (tagList.length) {
+      details.appendChild(el('p', 'hotline-rating-label', '原因（可多选，选填）'));
+      var tagRow = el('div', 'hotline-buttons hotline-rating-tags');
+      tagNodes = tagList.map(function (t) {
+        var tb = el('button', 'hotline-quick hotline-toggle', t);
+        tb.type = 'button';
+        tb.setAttribute('aria-pressed', 'false');
+        tb.addEventListener('click', function () {
+          if (entry.used) return;
+          tags[t] = !tags[t];
+          tb.setAttribute('aria-pressed', tags[t] ? 'true' : 'false');
+          tb.classList.toggle('hotline-chosen', !!tags[t]);
+        });
+        tagRow.appendChild(tb);
+        return tb;
+      });
+      details.appendChild(tagRow);
+    }
+    var commentId = 'hotline-rating-c-' + Math.random().toString(36).slice(2, 8);
+    var commentLabel = el('label', 'hotline-rating-label', '意见建议（选填）');
+    commentLabel.htmlFor = commentId;
+    var comment = el('textarea', 'hotline-rating-comment');
+    comment.id = commentId;
+    comment.rows = 2;
+    comment.maxLength = Number(data.comment_max) > 0 ? Number(data.comment_max) : 300;
+    details.appendChild(commentLabel);
+    details.appendChild(comment);
+    var submit = el('button', 'hotline-quick hotline-confirm hotline-rating-submit', '提交评价');
+    submit.type = 'button';
+    submit.disabled = true;
+    details.appendChild(submit);
+    box.appendChild(details);
+    var all = levelNodes.concat(tagNodes, [comment, submit]);
+    function finish(text) {
+      entry.used = true;
+      entry.chosen = text;
+      saveTranscript();
+      all.forEach(function (n) { n.disabled = true; });
+      details.hidden = true;
+    }
+    submit.addEventListener('click', function () {
+      if (entry.used || !picked || submit.disabled) return;
+      if (!sender || !token) { setHint('请先发送一条消息后再评价。'); return; }
+      var body = { sender: sender, token: token, level: picked.level,
+        tags: tagList.filter(function (t) { return tags[t]; }), comment: comment.value.trim() };
+      if (str(data.number)) body.number = str(data.number);
+      submit.disabled = true;
+      var status = 0;
+      fetch(endpoint + '/api/ratings', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        credentials: 'omit',
+        body: JSON.stringify(body)
+      }).then(function (res) {
+        status = res.status;
+        return res.json().then(function (b) { return b; }, function () { return null; });
+      }).then(function (res) {
+        if (status === 201) {
+          finish(picked.label);
+          if (res && res.message) addBot(res.message);
+        } else if (status === 409) {
+          finish(picked.label);
+          systemNotice('您已经评价过了，感谢您的反馈。');
+        } else {
+          submit.disabled = false;
+          systemNotice(httpErrorText(status, res), 'error');
+        }
+      }, function () {
+        submit.disabled = false;
+        systemNotice('评价未能提交，请检查网络后重试。', 'error');
+      });
+    });
+    bubble.appendChild(box);
   }
 
   function renderUser(entry) {
@@ -1055,7 +1200,8 @@
     if (ws || !('WebSocket' in window)) return;
     var sock;
     try {
-      sock = new WebSocket(wsEndpoint + '/ws/chat?sender=' + encodeURIComponent(sender));
+      sock = new WebSocket(wsEndpoint + '/ws/chat' + (sender && token ?
+        '?sender=' + encodeURIComponent(sender) + '&token=' + encodeURIComponent(token) : ''));
     } catch (e) {
       scheduleReconnect();
       return;
@@ -1146,12 +1292,8 @@
     try { frame = JSON.parse(raw); } catch (e) { return; }
     if (!frame || typeof frame !== 'object') return;
     if (frame.type === 'session') {
-      // The gateway echoes the sender id it uses; adopt it if it had to assign a new one.
-      var assigned = str(frame.sender);
-      if (assigned && assigned !== sender && /^[A-Za-z0-9_.:-]{1,128}$/.test(assigned)) {
-        sender = assigned;
-        storeSet('localStorage', 'sender', sender);
-      }
+      // The gateway names the conversation (a new one when it had none) and its token; keep both.
+      adoptSession(frame.sender, frame.token);
     } else if (frame.type === 'typing' && frame.who === 'agent') {
       agentTyping = frame.on === true;
       updateTyping();
@@ -1164,6 +1306,11 @@
       if (pendingWs.length) pendingWs[0].replied = true;
       else if (lastResolved) lastResolved.replied = true;
       addBot(frame.message);
+    } else if (frame.type === 'error' && frame.code === 'sender_forbidden') {
+      // The stored conversation cannot be resumed (e.g. the gateway's secret changed): the socket closes
+      // and the reconnect starts a new conversation.
+      forgetSession();
+      systemNotice('之前的对话已无法继续，已为您开始新的对话。', 'warn');
     } else if (frame.type === 'error') {
       var p = pendingWs.length && !serverTyping ? resolvePending() : null;
       if (!p && lastResolved && !lastResolved.replied) p = lastResolved;
@@ -1198,14 +1345,17 @@
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       credentials: 'omit',
-      body: JSON.stringify({ sender: sender, message: p.text })
+      body: JSON.stringify(p.sender && p.token ? { sender: p.sender, token: p.token, message: p.text }
+        : { message: p.text })
     }).then(function (res) {
       status = res.status;
       return res.json().then(function (body) { return body; }, function () { return null; });
     }).then(function (body) {
       inflight = Math.max(0, inflight - 1);
       updateTyping();
-      if (p.sender !== sender) return; // conversation was restarted meanwhile
+      if (p.gen !== generation || p.sender !== sender) return; // conversation was restarted meanwhile
+      if (status === 403 && body && body.detail && body.detail.code === 'sender_forbidden') forgetSession();
+      else if (body && !p.sender) adoptSession(body.sender, body.token); // a new conversation was issued
       if (!wsOpen && status > 0 && (status < 500) !== httpOk) {
         httpOk = status < 500;
         setConn('retry');
@@ -1224,7 +1374,7 @@
         httpOk = false;
         setConn('retry');
       }
-      if (p.sender !== sender) return;
+      if (p.gen !== generation || p.sender !== sender) return;
       systemNotice('网络连接异常，消息未能发送，请检查网络后重试。', 'error');
       sendFailed(p);
     });
@@ -1247,7 +1397,8 @@
     }
     var entry = { role: 'user', text: str(display).trim() || clean };
     var node = addEntry(entry);
-    var p = { text: clean, entry: entry, node: node, opts: opts, fromInput: !!opts.fromInput, sender: sender };
+    var p = { text: clean, entry: entry, node: node, opts: opts, fromInput: !!opts.fromInput, sender: sender,
+      token: token, gen: generation };
     if (wsOpen && ws) {
       try {
         ws.send(JSON.stringify({ type: 'message', text: clean, large_text: root.classList.contains('hotline-large') }));
@@ -1413,8 +1564,8 @@
     disconnect();
     transcript = [];
     storeSet('localStorage', 'transcript', null);
-    sender = newSenderId();
-    storeSet('localStorage', 'sender', sender);
+    generation++;
+    forgetSession(); // the next connection or message starts a new conversation
     inflight = 0;
     serverTyping = false;
     updateTyping();
@@ -1433,6 +1584,146 @@
       retries = 0;
       connect();
     }
+  });
+
+  // ---------------------------------------------------------------- voice
+  // The microphone button talks to WS /ws/voice (docs/API.md "Voice line"): microphone audio goes up as
+  // 16 kHz 16-bit PCM in 20 ms frames, the assistant's speech comes back and is played, and what was
+  // heard and answered appears in the chat. A `clear` frame (the caller talks over it) stops playback.
+  var VOICE_RATE = 16000;
+  var VOICE_FRAME = 320;
+  var voice = null;
+
+  function voiceSupported() {
+    return !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && 'WebSocket' in window &&
+      (window.AudioContext || window.webkitAudioContext));
+  }
+
+  function setMic(on) {
+    micBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    micBtn.textContent = on ? '挂断' : '语音';
+    micBtn.classList.toggle('hotline-mic-on', on);
+  }
+
+  function stopPlayback(v) {
+    v.sources.forEach(function (src) { try { src.stop(); } catch (e) { /* already ended */ } });
+    v.sources = [];
+    v.playAt = 0;
+  }
+
+  function playPcm(v, data) {
+    var pcm = new Int16Array(data);
+    if (!pcm.length || !v.ctx) return;
+    var buffer = v.ctx.createBuffer(1, pcm.length, VOICE_RATE);
+    var channel = buffer.getChannelData(0);
+    for (var i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
+    var src = v.ctx.createBufferSource();
+    src.buffer = buffer;
+    src.connect(v.ctx.destination);
+    var now = v.ctx.currentTime;
+    if (v.playAt < now + 0.05) v.playAt = now + 0.05;
+    src.start(v.playAt);
+    v.playAt += buffer.duration;
+    v.sources.push(src);
+    src.onended = function () {
+      var k = v.sources.indexOf(src);
+      if (k >= 0) v.sources.splice(k, 1);
+    };
+  }
+
+  function voiceFrame(v, ev) {
+    if (typeof ev.data !== 'string') { playPcm(v, ev.data); return; }
+    var f;
+    try { f = JSON.parse(ev.data); } catch (e) { return; }
+    if (f.type === 'transcript' && f.text) addEntry({ role: 'user', text: str(f.text) });
+    else if (f.type === 'bot' && f.message) addBot(f.message);
+    else if (f.type === 'clear') stopPlayback(v);
+    else if (f.type === 'transfer') {
+      systemNotice('语音转人工：请直接拨打12345与人工客服通话，或在文字对话中输入“转人工”。');
+      stopVoice();
+    } else if (f.type === 'hangup') stopVoice();
+    else if (f.type === 'error') { setHint(str(f.message) || '语音服务暂不可用', true); stopVoice(); }
+  }
+
+  function captureTo(v, ws) {
+    var source = v.ctx.createMediaStreamSource(v.stream);
+    // ScriptProcessor works everywhere without a separate worklet file; 4096 samples ~ 85 ms at 48 kHz
+    var node = v.ctx.createScriptProcessor(4096, 1, 1);
+    var ratio = v.ctx.sampleRate / VOICE_RATE;
+    var pending = [];
+    var pos = 0;
+    node.onaudioprocess = function (e) {
+      var input = e.inputBuffer.getChannelData(0);
+      for (; pos < input.length; pos += ratio) {   // average each 1/16000 s window: decimation with a box filter
+        var a = Math.floor(pos);
+        var b = Math.max(a + 1, Math.min(input.length, Math.floor(pos + ratio)));
+        var sum = 0;
+        for (var k = a; k < b; k++) sum += input[k];
+        pending.push(sum / (b - a));
+      }
+      pos -= input.length;
+      while (pending.length >= VOICE_FRAME) {
+        var frame = new Int16Array(VOICE_FRAME);
+        for (var j = 0; j < VOICE_FRAME; j++) frame[j] = Math.max(-1, Math.min(1, pending[j])) * 32767;
+        pending = pending.slice(VOICE_FRAME);
+        if (ws.readyState === 1 && v.ready) ws.send(frame.buffer);
+      }
+      var out = e.outputBuffer.getChannelData(0);
+      for (var z = 0; z < out.length; z++) out[z] = 0;
+    };
+    source.connect(node);
+    node.connect(v.ctx.destination);
+    v.node = node;
+    v.source = source;
+  }
+
+  function startVoice() {
+    if (voice) return;
+    if (!voiceSupported()) { setHint('当前浏览器不支持语音通话，请使用文字咨询', true); return; }
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    var v = { ctx: new Ctx(), ws: null, stream: null, node: null, source: null, sources: [], playAt: 0, ready: false };
+    voice = v;
+    setMic(true);
+    setHint('语音通话中，请直接说话；再按一次“挂断”结束', true);
+    navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true,
+      autoGainControl: true, channelCount: 1 } }).then(function (stream) {
+      if (voice !== v) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
+      v.stream = stream;
+      var ws = new WebSocket(wsEndpoint + '/ws/voice');
+      ws.binaryType = 'arraybuffer';
+      v.ws = ws;
+      ws.onopen = function () {
+        ws.send(JSON.stringify({ sample_rate: VOICE_RATE, channel: 'widget' }));
+        v.ready = true;
+      };
+      ws.onmessage = function (ev) { voiceFrame(v, ev); };
+      ws.onclose = function () { if (voice === v) stopVoice(); };
+      captureTo(v, ws);
+    }, function () {
+      setHint('无法使用麦克风，请检查浏览器的麦克风权限', true);
+      stopVoice();
+    });
+  }
+
+  function stopVoice() {
+    var v = voice;
+    if (!v) return;
+    voice = null;
+    setMic(false);
+    setHint('');
+    if (v.ws && v.ws.readyState <= 1) {
+      try { if (v.ws.readyState === 1) v.ws.send(JSON.stringify({ type: 'hangup' })); v.ws.close(); } catch (e) { /* closed */ }
+    }
+    if (v.node) v.node.disconnect();
+    if (v.source) v.source.disconnect();
+    if (v.stream) v.stream.getTracks().forEach(function (t) { t.stop(); });
+    stopPlayback(v);
+    try { v.ctx.close(); } catch (e) { /* closed */ }
+  }
+
+  micBtn.addEventListener('click', function () {
+    if (voice) stopVoice();
+    else startVoice();
   });
 
   function boot() {

@@ -1,0 +1,40 @@
+"""Run the rasa-sdk action server (Python 3.11 venv) the way every process of the assistant runs.
+
+- It listens on 127.0.0.1 unless ACTIONS_HOST says otherwise: only Rasa calls it, from this machine.
+  (rasa-sdk reads the address from SANIC_HOST and would otherwise listen on every interface.)
+- Its log lines are safe (core/logs.py): personal data masked, control characters escaped.
+
+Usage (as the supervisor does): .venv/app/bin/python scripts/action_server.py --actions actions --port 5055
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOST = "127.0.0.1"
+
+
+def listen_address(env: dict[str, str]) -> str:
+    return (env.get("ACTIONS_HOST") or "").strip() or DEFAULT_HOST
+
+
+def prepare() -> None:
+    """Safe log lines and the listening address, before rasa-sdk configures anything."""
+    sys.path.insert(0, str(ROOT))
+    from core import logs
+
+    logs.install()
+    os.environ["SANIC_HOST"] = listen_address(dict(os.environ))
+
+
+def main() -> None:
+    prepare()
+    from rasa_sdk.__main__ import main as rasa_sdk_main
+
+    rasa_sdk_main()
+
+
+if __name__ == "__main__":
+    main()
