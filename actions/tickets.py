@@ -9,6 +9,7 @@ Police matters and emergencies never get here: the gateway answers them first (c
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -28,6 +29,7 @@ REQUESTED = "requested_slot"
 # Below this intent confidence a confident guide answer wins (chosen on bench/data/chat_eval.yaml).
 SURE_APPEAL = 0.85
 _PASS_THROUGH = {"action_listen", "action_extract_slots", FORM, "validate_ticket_form", "action_report_problem", None}
+_WHO_HANDLES = re.compile(r"哪个部门|什么部门|谁管|归谁|哪个单位|找谁|谁负责|哪里管")
 _TYPE_BUTTONS = [button(t, f"改成{t}") for t in intake.PLACE_REQUIRED + ("建议", "咨询")]
 
 
@@ -118,6 +120,8 @@ class ValidateTicketForm(HotlineAction):
         events: list = []
         if outcome.question:   # a side question: answer it, keep the ticket, ask again
             answered = understand(dispatcher, tracker, search=True)
+            if answered is None and _WHO_HANDLES.search(text) and data.get("description"):
+                answered = who_handles(dispatcher, data)
             if answered is None:
                 say(dispatcher, "fallback", "这个问题我暂时回答不了，登记完诉求后可以转人工咨询。我们先接着登记。")
             events += answered or []
@@ -156,6 +160,18 @@ class ValidateTicketForm(HotlineAction):
                     buttons=[button("确认提交")])
             return events + [SlotSet("ticket_quiet", not outcome.updates)] + keep
         return events + keep
+
+
+def who_handles(dispatcher: CollectingDispatcher, data: dict[str, Any]) -> list | None:
+    """"这归哪个部门管？": the department the routing table sends this kind of problem to."""
+    classes = tickets.classify(data["description"])
+    if classes["manual"] or not classes["department"]:
+        return None
+    category = "—".join(x for x in (classes["level1"], classes["level2"]) if x)
+    say(dispatcher, "ticket_hint", f"您反映的这类问题（{category}）一般由{classes['department']}负责，"
+        "登记后会直接转交给他们办理。", data={"department": classes["department"], "level1": classes["level1"],
+                                     "level2": classes["level2"]})
+    return []
 
 
 class ActionAskTicketAnswer(HotlineAction):

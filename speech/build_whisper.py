@@ -53,7 +53,8 @@ def build(out: Path) -> dict:
     record = {"model_bin_sha256": digest.hexdigest(), "source": list(PARTS)}
     if stamp.exists() and json.loads(stamp.read_text()).get("model_bin_sha256") == record["model_bin_sha256"]:
         shutil.rmtree(tmp)
-        return record  # same content: keep the folder (and its mtime) as it is
+        stamp.touch()  # same content: keep the model, mark it up to date for make
+        return record
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     stamp.write_text(json.dumps(record, indent=1) + "\n")

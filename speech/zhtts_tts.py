@@ -46,13 +46,11 @@ def _healthy(url: str) -> bool:
 
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with_kill = proc.poll() is None
-            if with_kill:
-                os.killpg(proc.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def local_server(startup_seconds: float = 120) -> str:
@@ -66,9 +64,14 @@ def local_server(startup_seconds: float = 120) -> str:
             raise SpeechUnavailable(f"TTS environment missing ({python}): run `make voice-tts`")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        log = open(Path(os.environ.get("HOTLINE_DATA_DIR", ROOT / "var")) / "tts.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen([str(python), str(ROOT / "speech" / "tts_server.py"), "--port", str(port)],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log_dir = Path(os.environ.get("HOTLINE_DATA_DIR") or ROOT / "var")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / "tts.log", "ab")  # noqa: SIM115 - the child keeps writing to it
+        # same process group as the gateway (the supervisor stops both); the server also exits by itself
+        # when this process is gone (--parent-pid), so it never outlives a killed gateway
+        proc = subprocess.Popen([str(python), str(ROOT / "speech" / "tts_server.py"), "--port", str(port),
+                                 "--parent-pid", str(os.getpid())],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + startup_seconds
         while time.monotonic() < deadline and proc.poll() is None and not _healthy(url):
             time.sleep(0.3)

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from connectors import agent, dashboard, desk, editor
+from connectors import staff as staff_pages
 from connectors.gateway import errors
 from connectors.gateway.bodies import JsonBodyGuard
 from connectors.gateway.deps import Services
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in editor.ROUTERS:             # guide editor: /api/guides, /api/unanswered, /editor
         app.include_router(router)
     for router in desk.ROUTERS:               # ticket desk: /api/staff/tickets, /agent/tickets
+        app.include_router(router)
+    for router in staff_pages.ROUTERS:        # the consoles' shared files: /staff/static/staff.js, staff.css
         app.include_router(router)
     app.include_router(voice_ws.router)       # voice line: WS /ws/voice (speech engines load on the first call)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

@@ -53,6 +53,7 @@ STAFF_PATH_PREFIXES: tuple[str, ...] = (
     "/api/staff", "/api/admin", "/api/agent", "/api/editor", "/api/supervisor", "/agent", "/editor", "/dashboard",
     "/ws/agent", "/api/guides", "/api/unanswered",
     "/api/dashboard", "/api/followups",     # supervisor dashboard (connectors/dashboard)
+    "/staff",                               # the consoles' shared script and styles (connectors/staff)
 )
 # The login, and the agent console's page and its script/styles (no data in them; the page logs in itself).
 PUBLIC_STAFF_ROUTES: frozenset[tuple[str, str]] = frozenset({
@@ -60,6 +61,7 @@ PUBLIC_STAFF_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/editor"), ("GET", "/editor/static/{name}"),
     ("GET", "/dashboard"), ("GET", "/dashboard/static/{name}"),
     ("GET", "/agent/tickets"), ("GET", "/agent/tickets/static/{name}"),     # ticket desk page (connectors/desk)
+    ("GET", "/staff/static/{name}"),        # staff.js / staff.css, loaded by every console page
 })
 
 SESSION_COOKIE = "staff_session"

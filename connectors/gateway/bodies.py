@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connectors.gateway.errors import MESSAGES, ApiError, error_body
 
 MAX_DEPTH = 32
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 5 * 1024 * 1024  # as the guide editor's uploads (connectors/editor/api.py)
 SURROGATE = re.compile("[\ud800-\udfff]")
 # zero-width and byte-order characters: invisible, and they split words the understanding must see whole
 INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,9 @@ _YES = re.compile(r"^(是|对|嗯|没错|是的|对的|对啊|是啊|好|好的|
 _NO = re.compile(r"^(不|不是|没有|错|错了|不对)")
 # Whisper's hallucinations on noise or silence (subtitle credits from its training data)
 _PROMPT_CACHE: dict[tuple, bytes] = {}  # fixed prompts, synthesised once per process, engine and rate
+# Recent clauses of dialogue answers (templated, so they repeat across calls): audio kept in memory only
+_CLAUSE_CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
+CLAUSE_CACHE_SIZE = 256
 _HALLUCINATION = re.compile(r"字幕|订阅|点赞|谢谢观看|明镜|Amara|请不吝")
 
 
@@ -100,12 +103,13 @@ def clauses(text: str) -> list[str]:
         sentence = sentence.strip()
         if not sentence:
             continue
-        limit = 14 if not out else 40
-        while len(sentence) > limit and "，" in sentence[4:]:
-            cut = sentence.find("，", 4) + 1
+        first = not out
+        limit = 10 if first else 40
+        while len(sentence) > limit and "，" in sentence[2 if first else 4:]:
+            cut = sentence.find("，", 2 if first else 4) + 1   # "好的，" alone: it is ready in a fraction of a second
             out.append(sentence[:cut])
             sentence = sentence[cut:]
-            limit = 40
+            first, limit = False, 40
         out.append(sentence)
     return [c for c in out if re.search(r"[\u4e00-\u9fffA-Za-z0-9]", c)]
 
@@ -458,13 +462,19 @@ class VoiceSession:
             if generation != self.generation or self.ended:
                 return
             key = (getattr(synth, "name", ""), self.rate, clause)
-            pcm = _PROMPT_CACHE.get(key) if cache else None
+            pcm = _PROMPT_CACHE.get(key) if cache else _CLAUSE_CACHE.get(key)
             if pcm is None:
                 raw = await asyncio.to_thread(synth.synthesize, clause)
                 audio = resample(pcm_to_float(raw), synth.sample_rate, self.rate)
                 pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
                 if cache and raw:
                     _PROMPT_CACHE[key] = pcm
+                elif raw and not re.search(r"[0-9零幺二三四五六七八九]{4}", clause):  # no numbers read out
+                    _CLAUSE_CACHE[key] = pcm
+                    while len(_CLAUSE_CACHE) > CLAUSE_CACHE_SIZE:
+                        _CLAUSE_CACHE.popitem(last=False)
+            elif not cache:
+                _CLAUSE_CACHE.move_to_end(key)
             if generation != self.generation or self.ended or not pcm:
                 continue
             if ended_at is not None:

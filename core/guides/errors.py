@@ -2,14 +2,11 @@
 (connectors/editor/api.py maps them to status codes)."""
 from __future__ import annotations
 
+from core.errors import DomainError
 
-class GuideStoreError(Exception):
+
+class GuideStoreError(DomainError):
     code = "guide_error"
-
-    def __init__(self, message: str, **detail: object) -> None:
-        self.message = message
-        self.detail = detail
-        super().__init__(message)
 
 
 class GuideNotFound(GuideStoreError):

@@ -2,14 +2,11 @@
 `message` for the person at the other end (caller or agent). No HTTP here."""
 from __future__ import annotations
 
+from core.errors import DomainError
 
-class HandoffError(Exception):
+
+class HandoffError(DomainError):
     code = "handoff_error"
-
-    def __init__(self, message: str, **detail: object) -> None:
-        self.message = message
-        self.detail = detail
-        super().__init__(message)
 
 
 class NotFound(HandoffError):

@@ -2,14 +2,11 @@
 Chinese `message`; the gateway maps them to HTTP answers (no HTTP here)."""
 from __future__ import annotations
 
+from core.errors import DomainError
 
-class RatingError(Exception):
+
+class RatingError(DomainError):
     code = "rating_error"
-
-    def __init__(self, message: str, **detail: object) -> None:
-        self.message = message
-        self.detail = detail
-        super().__init__(message)
 
 
 class InvalidRating(RatingError):

@@ -7,20 +7,18 @@ Needs Debian's chromium + chromium-driver (the `browser` fixture skips otherwise
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 
 import pytest
 
 from core import handoff
+from tests.browser.staff import log_in, page_errors, serve_gateway
 from tests.staff_fixtures import make_staff, staff_db  # noqa: F401
 
 try:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 except ImportError:  # the `browser` fixture reports the missing package
     pass
 
@@ -41,27 +39,12 @@ class FakeRetriever:
 @pytest.fixture
 def gateway(staff_db, monkeypatch):
     """The real gateway app served by uvicorn in a thread of this process (so the in-process bus is shared)."""
-    import uvicorn
-
     from connectors.agent import api
-    from connectors.gateway.app import create_app
     from knowledge import retrieval
 
     monkeypatch.setattr(retrieval, "warm_up", lambda: None)
     monkeypatch.setattr(api, "get_retriever", lambda: FakeRetriever())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield from serve_gateway(start_seconds=20)
 
 
 def run(coro_fn, *args, **kwargs):
@@ -72,10 +55,7 @@ def run(coro_fn, *args, **kwargs):
 
 def test_agent_takes_over_a_conversation(browser, gateway, make_staff):
     agent = make_staff("agent", display_name="坐席007")
-    wait = WebDriverWait(browser, TIMEOUT)
-    browser.get(gateway + "/agent")
-    wait.until(EC.visibility_of_element_located((By.ID, "login-username"))).send_keys(agent.username)
-    browser.find_element(By.ID, "login-password").send_keys(agent.password + Keys.ENTER)
+    wait = log_in(browser, gateway + "/agent", agent.username, agent.password, timeout=TIMEOUT)
     wait.until(EC.text_to_be_present_in_element((By.ID, "me-name"), "坐席007"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "实时连接正常"))
 
@@ -114,5 +94,4 @@ def test_agent_takes_over_a_conversation(browser, gateway, make_staff):
     browser.find_element(By.CSS_SELECTOR, '#close-form button[value="ok"]').click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "conv-state"), "已结束"))
     assert handoff.holder("web-browser-1") is None
-    errors = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
-    assert [m for m in errors if "/api/staff/me" not in m] == []    # the first /me is 401: not logged in yet
+    assert page_errors(browser) == []    # the first /me is 401: not logged in yet

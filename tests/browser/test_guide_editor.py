@@ -14,13 +14,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.browser.staff import log_in, page_errors
 from tests.conftest import ROOT, Conversation
 
 try:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the `browser` fixture reports the missing package
     pass
 
@@ -67,10 +66,7 @@ def token(url: str, username: str) -> dict:
 
 
 def login(browser, url: str, username: str):
-    wait = WebDriverWait(browser, 20)
-    browser.get(url + "/editor")
-    wait.until(EC.visibility_of_element_located((By.ID, "login-username"))).send_keys(username)
-    browser.find_element(By.ID, "login-password").send_keys(PASSWORD + Keys.ENTER)
+    wait = log_in(browser, url + "/editor", username, PASSWORD, timeout=20)
     wait.until(EC.text_to_be_present_in_element((By.ID, "me-name"), username))
     card = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'.card[data-name="{GUIDE}"]')))
     card.click()
@@ -133,8 +129,7 @@ def test_editor_changes_a_guide_reviewer_publishes_callers_get_it_within_seconds
         wait.until(EC.text_to_be_present_in_element((By.ID, "notice"), "已回滚"))
         took = wait_for_chat(url, OLD, NEW)
         assert took <= LIVE_SECONDS, f"rollback reached the chat after {took:.1f}s"
-        errors = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
-        assert [m for m in errors if "/api/staff/me" not in m and "/draft" not in m] == []
+        assert page_errors(browser, "/api/staff/me", "/draft") == []
     finally:  # leave the shared stack as it was for the other tests
         admin = token(url, "shenhe01")
         live = httpx.get(guide_url, headers=admin).json()

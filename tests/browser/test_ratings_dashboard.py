@@ -7,20 +7,17 @@ Needs Debian's chromium + chromium-driver (the `browser` fixture reports it othe
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 
 import httpx
 import pytest
 
+from tests.browser.staff import log_in, page_errors, serve_gateway
 from tests.browser.test_widget import open_widget, say, snapshot
 from tests.staff_fixtures import make_staff, staff_db  # noqa: F401
 from tests.unit.test_dashboard import scripted_day  # noqa: F401
 
 try:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the `browser` fixture reports the missing package
@@ -77,35 +74,17 @@ def test_caller_rates_the_service_in_the_widget(live_gateway, browser):
 @pytest.fixture
 def gateway(staff_db, monkeypatch):
     """The real gateway app served by uvicorn in a thread of this process, on the test's database."""
-    import uvicorn
-
     from connectors.gateway import app as gateway_app
     from knowledge import retrieval
 
     monkeypatch.setattr(retrieval, "warm_up", lambda: None)                 # the dashboard needs no guide index
     monkeypatch.setattr(gateway_app, "follow_store", lambda: None, raising=False)
-    create_app = gateway_app.create_app
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield from serve_gateway()
 
 
 def login(browser, gateway: str, user) -> WebDriverWait:
-    wait = WebDriverWait(browser, TIMEOUT)
-    browser.get(gateway + "/dashboard")
-    wait.until(EC.visibility_of_element_located((By.ID, "db-username"))).send_keys(user.username)
-    browser.find_element(By.ID, "db-password").send_keys(user.password + Keys.ENTER)
-    return wait
+    return log_in(browser, gateway + "/dashboard", user.username, user.password, timeout=TIMEOUT,
+                  fields=("db-username", "db-password"))
 
 
 def values(browser, selector: str) -> list[float]:
@@ -151,8 +130,7 @@ def test_dashboard_plots_a_scripted_day(browser, gateway, scripted_day, make_sta
     row.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#db-followups tbody tr"), "已回访"))
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#db-card-followups .db-card-value"), "100.0%"))
-    errors = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
-    assert [m for m in errors if "/api/staff/me" not in m] == []
+    assert page_errors(browser) == []
 
 
 def test_dashboard_refuses_an_agent(browser, gateway, make_staff):

@@ -7,13 +7,10 @@ Needs Debian's chromium + chromium-driver (the `browser` fixture skips otherwise
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 from core.tickets import service
+from tests.browser.staff import log_in, page_errors, serve_gateway
 from tests.staff_fixtures import make_staff, staff_db  # noqa: F401
 from tests.ticket_fixtures import desk_db, file_ticket  # noqa: F401
 
@@ -26,7 +23,7 @@ try:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 except ImportError:  # the `browser` fixture reports the missing package
     pass
 
@@ -52,27 +49,12 @@ def click(wait, css: str) -> None:
 @pytest.fixture
 def gateway(desk_db, monkeypatch):
     """The real gateway app served by uvicorn in a thread of this process (the fake classifier applies)."""
-    import uvicorn
-
-    from connectors.gateway.app import create_app
     from knowledge import retrieval
 
     monkeypatch.setattr(retrieval, "warm_up", lambda: None)
     # the desk needs no service guides: skip following the guide store (seeding it re-embeds every guide)
     monkeypatch.setattr("connectors.gateway.app.follow_store", lambda *a, **k: None, raising=False)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    yield from serve_gateway()
 
 
 def test_an_agent_works_a_ticket_until_the_caller_sees_the_reply(browser, gateway, make_staff):
@@ -81,11 +63,8 @@ def test_an_agent_works_a_ticket_until_the_caller_sees_the_reply(browser, gatewa
     file_ticket("幸福小区3号楼门口的路灯坏了一个多月了，晚上出门很不方便", "幸福小区3号楼")
     file_ticket("幸福小区3号楼门口路灯不亮，一个多月了没人修", "幸福小区3号楼门口")
     agent = make_staff("agent", display_name="坐席007")
-    wait = WebDriverWait(browser, TIMEOUT)
 
-    browser.get(gateway + "/agent/tickets")
-    wait.until(EC.visibility_of_element_located((By.ID, "login-username"))).send_keys(agent.username)
-    browser.find_element(By.ID, "login-password").send_keys(agent.password + Keys.ENTER)
+    wait = log_in(browser, gateway + "/agent/tickets", agent.username, agent.password, timeout=TIMEOUT)
     wait.until(EC.text_to_be_present_in_element((By.ID, "me-name"), "坐席007"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "hot-list"), "2人反映"))   # the streetlight, twice
 
@@ -135,5 +114,4 @@ def test_an_agent_works_a_ticket_until_the_caller_sees_the_reply(browser, gatewa
     assert not any("漏缴" in t for t in texts)                                    # the note stays internal
     assert "已为您联系单位补缴" in service.progress_text(outcome.view)
 
-    errors = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
-    assert [m for m in errors if "/api/staff/me" not in m] == []    # the first /me is 401: not logged in yet
+    assert page_errors(browser) == []    # the first /me is 401: not logged in yet

@@ -67,6 +67,12 @@ def test_the_console_page_is_public_and_locked_down(staff_client):
     assert staff_client.get("/agent/static/console.css").headers["content-type"].startswith("text/css")
     assert staff_client.get("/agent/static/../app.py").status_code == 404
     assert staff_client.get("/agent/static/canned.yaml").status_code == 404
+    # the login and fetch wrapper every console loads (connectors/staff), public and locked down the same way
+    assert 'src="/staff/static/staff.js"' in page.text
+    shared = staff_client.get("/staff/static/staff.js")
+    assert shared.status_code == 200 and "X-CSRF-Token" in shared.text
+    assert "frame-ancestors 'none'" in shared.headers["content-security-policy"]
+    assert staff_client.get("/staff/static/pages.py").status_code == 404
 
 
 def test_cookie_sessions_need_the_csrf_header(staff_client, staff):

@@ -188,7 +188,11 @@ def test_status_needs_the_right_factor_and_locks_out(app_db):
     wrong = service.check_status(number, "2222", requester="b", policy=policy)
     assert unknown == wrong == service.StatusOutcome("denied")
     service.check_status("garbage", "x", requester="b", policy=policy)
-    locked = service.check_status(number, "1111", requester="b", policy=policy)
+    assert service.check_status(number, "1111", requester="b", policy=policy).result == "ok"  # 1 failure on it
+    service.check_status(number, "x", requester="b", policy=policy)
+    service.check_status(number, "3333", requester="b", policy=policy)
+    service.check_status(number, "4444", requester="b", policy=policy)
+    locked = service.check_status(number, "1111", requester="b", policy=policy)  # 3 failures on this number
     assert locked.result == "locked" and locked.retry_after > 0
     assert service.check_status(number, "1111", requester="c", policy=policy).result == "ok"
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from connectors.gateway.bodies import MAX_BODY_BYTES
 from connectors.gateway.deps import Services
 from connectors.gateway.ratelimit import RateLimiter, client_key
 from connectors.gateway.schemas import BotMessage
@@ -172,7 +173,7 @@ def post_raw(client: TestClient, body: bytes, path: str = "/api/chat"):
     (b'{"message": "x", "a": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "invalid_json"),
     (b'{"message": ' + b"1" * 100_000 + b"}", 400, "invalid_json"),     # a 100k-digit number
     (b'{"sender": "x", "message": ', 400, "invalid_json"),
-    (b'{"message": "' + b"a" * 1_100_000 + b'"}', 413, "body_too_large"),
+    (b'{"message": "' + b"a" * (MAX_BODY_BYTES + 1) + b'"}', 413, "body_too_large"),
 ])
 def test_bad_bodies_get_the_code_that_says_what_is_wrong(gateway, body, status, code):
     response = post_raw(gateway, body)

@@ -194,10 +194,12 @@ def test_scheduled_and_expiring_versions(seeded, people):
     assert store.list_guides("退休")[0]["state"] == "expiring"
     after = datetime.now(timezone.utc) + timedelta(days=4)
     assert "退休一件事" not in {g.name for g in store.published_guides(after)}   # 失效: no longer answered
+    store.save_draft(NAME, edited(lambda c: c.update(fee="x")), editor)
+    store.submit(NAME, editor)
     with pytest.raises(InvalidInput):
-        store.save_draft(NAME, edited(lambda c: c.update(fee="x")), editor)
-        store.submit(NAME, editor)
         store.publish(NAME, supervisor, effective_from="2030-01-02", expires_at="2030-01-01")
+    with pytest.raises(InvalidInput):
+        store.publish(NAME, supervisor, effective_from="下周一")
 
 
 def test_import_and_export_round_trip_with_per_row_errors(seeded, people):

@@ -1,8 +1,8 @@
 /*
  * 12345 agent console (坐席工作台). Plain ES2017, no dependencies, no build step.
  *
- * Logs in with POST /api/staff/login (the HttpOnly session cookie; state-changing requests send the
- * readable staff_csrf cookie as X-CSRF-Token), reads /api/agent/... and follows WS /ws/agent for live
+ * Logs in through the shared staff session (/staff/static/staff.js: the HttpOnly session cookie, X-CSRF-Token on
+ * state-changing requests), reads /api/agent/... and follows WS /ws/agent for live
  * events. The bus never replays: whenever the socket says "subscribed", the queue and the open
  * conversation are read again over HTTP. Every piece of caller or staff text is rendered with
  * textContent, never innerHTML.
@@ -10,7 +10,6 @@
 (function () {
   'use strict';
 
-  var CSRF_COOKIE = 'staff_csrf';
   var RECONNECT_MS = [1000, 2000, 5000, 10000, 30000];
   var TYPING_IDLE_MS = 3000;
   var TYPING_REPEAT_MS = 4000;
@@ -46,40 +45,8 @@
 
   // ------------------------------------------------------------------ helpers
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, props, children) {
-    var node = document.createElement(tag);
-    if (props) {
-      Object.keys(props).forEach(function (key) {
-        var value = props[key];
-        if (value === null || value === undefined || value === false) return;
-        if (key === 'text') node.textContent = value;
-        else if (key === 'className') node.className = value;
-        else if (key === 'onclick') node.addEventListener('click', value);
-        else if (key === 'hidden') node.hidden = true;
-        else if (key === 'disabled') node.disabled = true;
-        else if (key === 'checked') node.checked = true;
-        else node.setAttribute(key, value === true ? '' : String(value));
-      });
-    }
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined || child === false) return;
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  function cookie(name) {
-    var parts = document.cookie ? document.cookie.split('; ') : [];
-    for (var i = 0; i < parts.length; i++) {
-      var eq = parts[i].indexOf('=');
-      if (parts[i].slice(0, eq) === name) return decodeURIComponent(parts[i].slice(eq + 1));
-    }
-    return '';
-  }
+  var $ = Staff.$, el = Staff.el, clear = Staff.clear, announce = Staff.announce, showAlert = Staff.showAlert;
+  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail;
 
   function duration(seconds) {
     seconds = Math.max(0, Math.floor(seconds || 0));
@@ -109,58 +76,9 @@
 
   function isSupervisor() { return !!S.me && S.me.roles.indexOf('supervisor') >= 0; }
 
-  function announce(text) {
-    var box = $('notice');
-    box.textContent = '';
-    window.setTimeout(function () { box.textContent = text; }, 30);
-  }
-
-  function showAlert(text) {
-    var box = $('alert');
-    box.textContent = text;
-    box.hidden = !text;
-    if (text) window.setTimeout(function () { if (box.textContent === text) box.hidden = true; }, 8000);
-  }
-
-  function ApiFail(status, code, message, detail) {
-    this.status = status; this.code = code; this.message = message; this.detail = detail || {};
-  }
-
-  function api(method, path, body) {
-    var headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET') headers['X-CSRF-Token'] = cookie(CSRF_COOKIE);
-    return fetch(path, {
-      method: method, headers: headers, credentials: 'same-origin', cache: 'no-store',
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) {
-      return r.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-        if (r.ok) return data;
-        var detail = (data && data.detail) || {};
-        var message = typeof detail.message === 'string' ? detail.message.split(' / ')[0] : '请求失败（' + r.status + '）';
-        if (r.status === 401 && path !== '/api/staff/login') showLogin('登录已失效，请重新登录。');
-        throw new ApiFail(r.status, detail.code || 'http_' + r.status, message, detail);
-      });
-    }, function () {
-      throw new ApiFail(0, 'network', '网络连接失败，请检查网络后重试。');
-    });
-  }
-
-  function fail(err) {
-    if (err instanceof ApiFail) {
-      if (err.status === 401) return;
-      showAlert(err.message);
-    } else {
-      showAlert('操作失败，请重试。');
-      if (window.console) window.console.error(err);
-    }
-  }
-
   // ------------------------------------------------------------------ login
 
-  function showLogin(message) {
+  function leave() {
     disconnect();
     stopTyping();
     window.clearInterval(S.overviewLoop);
@@ -175,44 +93,13 @@
       clear($(id));
     });
     document.title = '12345 坐席工作台';
-    $('me').hidden = true;
     $('tabs').hidden = true;
     $('agent-view').hidden = true;
     $('supervisor-view').hidden = true;
-    $('login-view').hidden = false;
-    $('login-error').textContent = message || '';
-    $('login-username').focus();
-  }
-
-  function onLogin(event) {
-    event.preventDefault();
-    var username = $('login-username').value.trim(), password = $('login-password').value;
-    if (!username || !password) {
-      $('login-error').textContent = '请输入用户名和密码。';
-      return;
-    }
-    $('login-error').textContent = '';
-    api('POST', '/api/staff/login', { username: username, password: password }).then(function () {
-      $('login-password').value = '';
-      return api('GET', '/api/staff/me');
-    }).then(enter).catch(function (err) {
-      $('login-error').textContent = err instanceof ApiFail ? err.message : '登录失败，请重试。';
-    });
-  }
-
-  function logout() {
-    api('POST', '/api/staff/logout', {}).catch(function () { /* the session may be gone already */ })
-      .then(function () { showLogin('您已退出登录。'); });
   }
 
   function enter(me) {
-    if (!me || me.roles.indexOf('agent') < 0) {
-      showLogin('该账号没有坐席权限。');
-      return;
-    }
     S.me = me;
-    $('login-view').hidden = true;
-    $('me').hidden = false;
     $('me-name').textContent = (me.public_name || me.username) + '（' + me.username + '）';
     $('tabs').hidden = false;
     $('tab-supervisor').hidden = !isSupervisor();
@@ -225,6 +112,13 @@
     loadBoard();
     connect();
   }
+
+  var session = Staff.session({
+    allowed: function (me) { return me.roles.indexOf('agent') >= 0; },
+    denied: '该账号没有坐席权限。',
+    leave: leave,
+    enter: enter
+  });
 
   // ------------------------------------------------------------------ views
 
@@ -1021,8 +915,6 @@
   }
 
   function init() {
-    $('login-form').addEventListener('submit', onLogin);
-    $('logout').addEventListener('click', logout);
     $('tab-agent').addEventListener('click', function () { switchView('agent'); });
     $('tab-supervisor').addEventListener('click', function () { switchView('supervisor'); });
     $('duty').addEventListener('change', onDuty);
@@ -1042,9 +934,7 @@
     $('dlg-reveal').addEventListener('close', function () { $('reveal-value').textContent = ''; });
     window.setInterval(tick, 1000);
     window.addEventListener('beforeunload', function () { stopTyping(); disconnect(); });
-    api('GET', '/api/staff/me').then(enter).catch(function (err) {
-      if (!(err instanceof ApiFail) || err.status !== 401) showLogin(err && err.message);
-    });
+    session.start();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

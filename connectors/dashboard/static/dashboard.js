@@ -1,8 +1,8 @@
 /*
  * 12345 hotline supervisor dashboard (/dashboard). Plain ES2017, no dependencies, no build step.
- * Logs in with the staff account (cookie + X-CSRF-Token), reads GET /api/dashboard/metrics and
- * GET /api/followups, and draws every plot itself as SVG from that JSON (no image server, no CDN).
- * All text goes in with textContent / createTextNode, never innerHTML.
+ * Logs in through the shared staff session (/staff/static/staff.js: cookie + X-CSRF-Token), reads
+ * GET /api/dashboard/metrics and GET /api/followups, and draws every plot itself as SVG from that JSON (no image
+ * server, no CDN). All text goes in with textContent / createTextNode, never innerHTML.
  */
 (function () {
   'use strict';
@@ -37,29 +37,12 @@
   }
   function shortDay(d) { return String(d).slice(5); }
 
-  function csrf() {
-    var m = document.cookie.match(/(?:^|;\s*)staff_csrf=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : '';
-  }
-
+  /* {status, body}: the figures and follow-ups show their own errors (Staff.errorText) where they were asked for. */
   function api(method, url, body) {
-    var opts = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method !== 'GET') {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.headers['X-CSRF-Token'] = csrf();
-      opts.body = JSON.stringify(body || {});
-    }
-    return fetch(url, opts).then(function (res) {
-      return res.json().then(function (b) { return { status: res.status, body: b }; },
-        function () { return { status: res.status, body: null }; });
-    });
+    return Staff.request(method, url, method === 'GET' ? undefined : body || {});
   }
 
-  function errorText(r) {
-    var d = r && r.body && r.body.detail;
-    var msg = d && d.message ? String(d.message).split(' / ')[0] : '';
-    return msg || ('请求失败（' + (r ? r.status : '网络错误') + '）');
-  }
+  var errorText = Staff.errorText;
 
   function status(text) { $('db-status').textContent = text || ''; }
 
@@ -386,7 +369,7 @@
       api('GET', '/api/dashboard/metrics' + query),
       api('GET', '/api/followups')
     ]).then(function (res) {
-      if (res[0].status === 401) return showLogin();
+      if (res[0].status === 401) return session.showLogin();
       if (res[0].status !== 200) { status(errorText(res[0])); return; }
       $('db-from').value = res[0].body.from;
       $('db-to').value = res[0].body.to;
@@ -397,47 +380,27 @@
     }, function () { status('网络错误，请稍后重试。'); });
   }
 
-  function showLogin() {
-    $('db-login').hidden = false;
+  function leave() {
     $('db-board').hidden = true;
-    $('db-range').hidden = true;
     status('');
   }
 
   function start(me) {
-    var roles = me.roles || [];
-    if (roles.indexOf('supervisor') < 0) {
-      showLogin();
-      $('db-login-error').textContent = '该账号没有班长（质检）权限，无法查看运行看板。';
-      return;
-    }
-    $('db-login').hidden = true;
-    $('db-range').hidden = false;
     $('db-who').textContent = (me.display_name || me.username) + ' 已登录';
     load();
   }
 
+  var session = Staff.session({
+    allowed: function (me) { return (me.roles || []).indexOf('supervisor') >= 0; },
+    denied: '该账号没有班长（质检）权限，无法查看运行看板。',
+    leave: leave,
+    enter: start,
+    ids: { view: 'db-login', form: 'db-login-form', username: 'db-username', password: 'db-password',
+      error: 'db-login-error', me: 'db-range', logout: 'db-logout' }
+  });
+
   document.addEventListener('DOMContentLoaded', function () {
     $('db-range').addEventListener('submit', function (e) { e.preventDefault(); load(); });
-    $('db-logout').addEventListener('click', function () {
-      api('POST', '/api/staff/logout').then(showLogin);
-    });
-    $('db-login-form').addEventListener('submit', function (e) {
-      e.preventDefault();
-      $('db-login-error').textContent = '';
-      fetch('/api/staff/login', { method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ username: $('db-username').value, password: $('db-password').value })
-      }).then(function (res) {
-        return res.json().then(function (b) { return { status: res.status, body: b }; });
-      }).then(function (r) {
-        if (r.status !== 200) { $('db-login-error').textContent = errorText(r); return; }
-        $('db-password').value = '';
-        start({ roles: r.body.roles, display_name: r.body.display_name, username: $('db-username').value });
-      }, function () { $('db-login-error').textContent = '网络错误，请稍后重试。'; });
-    });
-    api('GET', '/api/staff/me').then(function (r) {
-      if (r.status === 200) start(r.body); else showLogin();
-    }, showLogin);
+    session.start();
   });
 })();

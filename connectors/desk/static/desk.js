@@ -1,14 +1,13 @@
 /*
  * 12345 ticket desk (工单台). Plain ES2017, no dependencies, no build step.
  *
- * Logs in with POST /api/staff/login (the HttpOnly session cookie; state-changing requests send the readable
- * staff_csrf cookie as X-CSRF-Token) and works tickets through /api/staff/tickets/... (docs/API.md, "Ticket
+ * Logs in through the shared staff session (/staff/static/staff.js: the HttpOnly session cookie, X-CSRF-Token on
+ * state-changing requests) and works tickets through /api/staff/tickets/... (docs/API.md, "Ticket
  * desk (staff)"). Every piece of caller or staff text is rendered with textContent, never innerHTML.
  */
 (function () {
   'use strict';
 
-  var CSRF_COOKIE = 'staff_csrf';
   var REFRESH_MS = 30000;
   var PER_PAGE = 20;
   var ADVANCE_LABELS = { dispatched: '派单', in_progress: '开始办理', resolved: '办结', visited: '已回访' };
@@ -19,35 +18,8 @@
 
   // ------------------------------------------------------------------ helpers
 
-  function $(id) { return document.getElementById(id); }
-
-  function el(tag, props, children) {
-    var node = document.createElement(tag);
-    Object.keys(props || {}).forEach(function (key) {
-      var value = props[key];
-      if (value === null || value === undefined || value === false) return;
-      if (key === 'text') node.textContent = value;
-      else if (key === 'className') node.className = value;
-      else if (key === 'onclick') node.addEventListener('click', value);
-      else node.setAttribute(key, value === true ? '' : String(value));
-    });
-    (children || []).forEach(function (child) {
-      if (child === null || child === undefined || child === false) return;
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  function cookie(name) {
-    var parts = document.cookie ? document.cookie.split('; ') : [];
-    for (var i = 0; i < parts.length; i++) {
-      var eq = parts[i].indexOf('=');
-      if (parts[i].slice(0, eq) === name) return decodeURIComponent(parts[i].slice(eq + 1));
-    }
-    return '';
-  }
+  var $ = Staff.$, el = Staff.el, clear = Staff.clear, announce = Staff.announce, showAlert = Staff.showAlert;
+  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail;
 
   function when(iso) {
     if (!iso) return '';
@@ -72,55 +44,6 @@
     return t.level1 ? [t.level1, t.level2, t.level3].filter(Boolean).join(' / ') : '待人工分类';
   }
 
-  function announce(text) {
-    var box = $('notice');
-    box.textContent = '';
-    window.setTimeout(function () { box.textContent = text; }, 30);
-  }
-
-  function showAlert(text) {
-    var box = $('alert');
-    box.textContent = text;
-    box.hidden = !text;
-    if (text) window.setTimeout(function () { if (box.textContent === text) box.hidden = true; }, 8000);
-  }
-
-  function ApiFail(status, code, message, detail) {
-    this.status = status; this.code = code; this.message = message; this.detail = detail || {};
-  }
-
-  function api(method, path, body) {
-    var headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET') headers['X-CSRF-Token'] = cookie(CSRF_COOKIE);
-    return fetch(path, {
-      method: method, headers: headers, credentials: 'same-origin', cache: 'no-store',
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) {
-      return r.text().then(function (raw) {
-        var data = null;
-        try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-        if (r.ok) return data;
-        var detail = (data && data.detail) || {};
-        var message = typeof detail.message === 'string' ? detail.message.split(' / ')[0] : '请求失败（' + r.status + '）';
-        if (r.status === 401 && path !== '/api/staff/login') showLogin('登录已失效，请重新登录。');
-        throw new ApiFail(r.status, detail.code || 'http_' + r.status, message, detail);
-      });
-    }, function () {
-      throw new ApiFail(0, 'network', '网络连接失败，请检查网络后重试。');
-    });
-  }
-
-  function fail(err) {
-    if (err instanceof ApiFail) {
-      if (err.status === 401) return;
-      showAlert(err.message);
-    } else {
-      showAlert('操作失败，请重试。');
-      if (window.console) window.console.error(err);
-    }
-  }
-
   function fillSelect(select, values, first) {
     var keep = select.value;
     clear(select);
@@ -134,43 +57,17 @@
 
   // ------------------------------------------------------------------ login
 
-  function showLogin(message) {
+  function leave() {
     window.clearInterval(S.loop);
     S.me = null; S.open = null; S.ticket = null;
     clear($('ticket-list')); clear($('hot-list')); clear($('t-events')); clear($('stats'));
     $('ticket').hidden = true; $('t-empty').hidden = false;
     $('reply-text').value = ''; $('note-text').value = '';
-    $('me').hidden = true;
     $('desk-view').hidden = true;
-    $('login-view').hidden = false;
-    $('login-error').textContent = message || '';
-    $('login-username').focus();
-  }
-
-  function onLogin(event) {
-    event.preventDefault();
-    var username = $('login-username').value.trim(), password = $('login-password').value;
-    if (!username || !password) {
-      $('login-error').textContent = '请输入用户名和密码。';
-      return;
-    }
-    $('login-error').textContent = '';
-    api('POST', '/api/staff/login', { username: username, password: password }).then(function () {
-      $('login-password').value = '';
-      return api('GET', '/api/staff/me');
-    }).then(enter).catch(function (err) {
-      $('login-error').textContent = err instanceof ApiFail ? err.message : '登录失败，请重试。';
-    });
   }
 
   function enter(me) {
-    if (!me || me.roles.indexOf('agent') < 0) {
-      showLogin('该账号没有处理工单的权限（需要坐席、班长或管理员账号）。');
-      return;
-    }
     S.me = me;
-    $('login-view').hidden = true;
-    $('me').hidden = false;
     $('me-name').textContent = (me.public_name || me.username) + '（' + me.username + '）';
     $('desk-view').hidden = false;
     $('main').focus();
@@ -186,10 +83,12 @@
     S.loop = window.setInterval(function () { loadList(true); loadHot(); }, REFRESH_MS);
   }
 
-  function logout() {
-    api('POST', '/api/staff/logout', {}).catch(function () { /* the session may be gone already */ })
-      .then(function () { showLogin('您已退出登录。'); });
-  }
+  var session = Staff.session({
+    allowed: function (me) { return me.roles.indexOf('agent') >= 0; },
+    denied: '该账号没有处理工单的权限（需要坐席、班长或管理员账号）。',
+    leave: leave,
+    enter: enter
+  });
 
   // ------------------------------------------------------------------ pickers
 
@@ -508,8 +407,6 @@
   // ------------------------------------------------------------------ start
 
   document.addEventListener('DOMContentLoaded', function () {
-    $('login-form').addEventListener('submit', onLogin);
-    $('logout').addEventListener('click', logout);
     $('filter-form').addEventListener('submit', function (event) { event.preventDefault(); S.page = 1; loadList(); });
     $('filter-reset').addEventListener('click', function () {
       $('filter-form').reset();
@@ -531,6 +428,6 @@
     $('dlg-return').addEventListener('close', onReturnClose);
     $('reveal-form').addEventListener('submit', onReveal);
     $('hot-form').addEventListener('submit', loadHot);
-    api('GET', '/api/staff/me').then(enter).catch(function () { showLogin(''); });
+    session.start();
   });
 }());

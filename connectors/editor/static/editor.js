@@ -1,14 +1,13 @@
 /* 12345 guide editor console (/editor). Plain JS, no build step, no inline script (strict CSP).
  *
- * Logs in with POST /api/staff/login (the HttpOnly session cookie; state-changing requests send the readable
- * staff_csrf cookie as X-CSRF-Token) and works on /api/guides/... and /api/unanswered/... (docs/API.md,
+ * Logs in through the shared staff session (/staff/static/staff.js: the HttpOnly session cookie, X-CSRF-Token on
+ * state-changing requests) and works on /api/guides/... and /api/unanswered/... (docs/API.md,
  * "Guide editor"). The form is built from FIELDS, one control per field of the guide schema; the server's
  * per-field errors ("materials.0.form") are shown next to the control they name.
  */
 (function () {
   'use strict';
 
-  var CSRF_COOKIE = 'staff_csrf';
   var STATES = {
     draft: '草稿', in_review: '待审核', published: '已发布', scheduled: '待生效', expiring: '即将失效',
     expired: '已失效', 'new': '未发布'
@@ -92,112 +91,36 @@
 
   var S = { me: null, canPublish: false, list: [], current: null, isNew: false, draft: null, published: null };
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === 'text') node.textContent = attrs[k];
-      else if (k === 'className') node.className = attrs[k];
-      else node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) { if (c) node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  function cookie(name) {
-    var found = document.cookie.split('; ').filter(function (c) { return c.indexOf(name + '=') === 0; })[0];
-    return found ? decodeURIComponent(found.slice(name.length + 1)) : '';
-  }
+  var $ = Staff.$, el = Staff.el, clear = Staff.clear, announce = Staff.announce, showAlert = Staff.showAlert;
+  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail;
   function when(iso) {
     if (!iso) return '';
     var d = new Date(iso);
     function p(n) { return (n < 10 ? '0' : '') + n; }
     return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
   }
-  function announce(text) {
-    var box = $('notice');
-    box.textContent = '';
-    window.setTimeout(function () { box.textContent = text; }, 30);
-  }
-  function showAlert(text) {
-    var box = $('alert');
-    box.textContent = text;
-    box.hidden = !text;
-    if (text) window.setTimeout(function () { if (box.textContent === text) box.hidden = true; }, 8000);
-  }
-
-  function ApiFail(status, code, message, detail) {
-    this.status = status; this.code = code; this.message = message; this.detail = detail || {};
-  }
-  function api(method, path, body, contentType) {
-    var headers = { Accept: 'application/json' };
-    var payload;
-    if (body !== undefined) {
-      headers['Content-Type'] = contentType || 'application/json';
-      payload = contentType ? body : JSON.stringify(body);
-    }
-    if (method !== 'GET') headers['X-CSRF-Token'] = cookie(CSRF_COOKIE);
-    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store', body: payload })
-      .then(function (r) {
-        return r.text().then(function (raw) {
-          var data = null;
-          try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
-          if (r.ok) return data;
-          var detail = (data && data.detail) || {};
-          var message = typeof detail.message === 'string' ? detail.message.split(' / ')[0] : '请求失败（' + r.status + '）';
-          if (r.status === 401 && path !== '/api/staff/login') showLogin('登录已失效，请重新登录。');
-          throw new ApiFail(r.status, detail.code || 'http_' + r.status, message, detail);
-        });
-      }, function () { throw new ApiFail(0, 'network', '网络连接失败，请检查网络后重试。'); });
-  }
-  function fail(err) {
-    if (err instanceof ApiFail) {
-      if (err.status !== 401) showAlert(err.message);
-    } else {
-      showAlert('操作失败，请重试。');
-      if (window.console) window.console.error(err);
-    }
-  }
   function guideUrl(name, rest) { return '/api/guides/' + encodeURIComponent(name) + (rest || ''); }
 
   // ------------------------------------------------------------------ login
-  function showLogin(message) {
+  function leave() {
     S.me = null; S.current = null;
-    ['guides-view', 'queue-view', 'transfer-view', 'me', 'tabs'].forEach(function (id) { $(id).hidden = true; });
+    ['guides-view', 'queue-view', 'transfer-view', 'tabs'].forEach(function (id) { $(id).hidden = true; });
     clear($('guide-list')); clear($('guide-form'));
-    $('login-view').hidden = false;
-    $('login-error').textContent = message || '';
-    $('login-username').focus();
-  }
-  function onLogin(event) {
-    event.preventDefault();
-    var username = $('login-username').value.trim(), password = $('login-password').value;
-    if (!username || !password) { $('login-error').textContent = '请输入用户名和密码。'; return; }
-    $('login-error').textContent = '';
-    api('POST', '/api/staff/login', { username: username, password: password }).then(function () {
-      $('login-password').value = '';
-      return api('GET', '/api/staff/me');
-    }).then(enter).catch(function (err) {
-      $('login-error').textContent = err instanceof ApiFail ? err.message : '登录失败，请重试。';
-    });
-  }
-  function logout() {
-    api('POST', '/api/staff/logout', {}).catch(function () { /* already gone */ })
-      .then(function () { showLogin('您已退出登录。'); });
   }
   function enter(me) {
-    if (!me || (me.roles.indexOf('editor') < 0 && me.roles.indexOf('supervisor') < 0)) {
-      showLogin('该账号没有编辑或审核办事指南的权限。');
-      return;
-    }
     S.me = me;
-    $('login-view').hidden = true;
-    $('me').hidden = false; $('tabs').hidden = false;
+    $('tabs').hidden = false;
     $('me-name').textContent = (me.display_name || me.username) + '（' + me.username + '）';
     switchView('guides');
     loadList();
     loadQueueCount();
   }
+  var session = Staff.session({
+    allowed: function (me) { return me.roles.indexOf('editor') >= 0 || me.roles.indexOf('supervisor') >= 0; },
+    denied: '该账号没有编辑或审核办事指南的权限。',
+    leave: leave,
+    enter: enter
+  });
   function switchView(name) {
     ['guides', 'queue', 'transfer'].forEach(function (v) {
       $(v + '-view').hidden = v !== name;
@@ -680,8 +603,6 @@
 
   // ------------------------------------------------------------------ start
   document.addEventListener('DOMContentLoaded', function () {
-    $('login-form').addEventListener('submit', onLogin);
-    $('logout').addEventListener('click', logout);
     $('tab-guides').addEventListener('click', function () { switchView('guides'); });
     $('tab-queue').addEventListener('click', function () { switchView('queue'); });
     $('tab-transfer').addEventListener('click', function () { switchView('transfer'); });
@@ -705,6 +626,6 @@
     $('export-yaml').addEventListener('click', function () { window.location.href = '/api/guides/export?format=yaml'; });
     $('export-csv').addEventListener('click', function () { window.location.href = '/api/guides/export?format=csv'; });
     $('import-form').addEventListener('submit', importFile);
-    api('GET', '/api/staff/me').then(enter).catch(function () { showLogin(''); });
+    session.start();
   });
 }());
