@@ -19,11 +19,12 @@ JIEBA_DICT := build/jieba/userdict.txt
 INDEX := build/index/manifest.json
 GUIDES := $(wildcard knowledge/guides/*.yaml)
 
-.PHONY: run test setup venvs train index dict db e5-onnx system-deps bench clean help voice voice-models voice-tts voice-test-data
+.PHONY: run run-cluster cluster-deps test setup venvs train index dict db e5-onnx system-deps bench clean help voice voice-models voice-tts voice-test-data
 
 help:
 	@echo "make run    - install, build models, start Rasa + actions + gateway (http://127.0.0.1:8000)"
 	@echo "make test   - the same set-up, then the whole test suite"
+	@echo "make run-cluster - scale-out mode: PostgreSQL, Redis, HAProxy and several processes of each kind"
 	@echo "make bench  - benchmarks (docs/BENCHMARKS.md)"
 
 $(VENV_RASA)/.installed: requirements/rasa.lock
@@ -105,6 +106,15 @@ setup: venvs dict index train db voice
 run: setup
 	$(APP_PY) scripts/supervise.py --model $$($(APP_PY) scripts/train.py --print-path)
 
+# Scale-out mode (docs/ARCHITECTURE.md "Scale-out mode"): PostgreSQL and Redis of this machine, HAProxy from
+# Debian in front of CLUSTER_RASA / CLUSTER_ACTIONS / CLUSTER_GATEWAYS processes (2 each by default).
+cluster-deps:
+	@if [ ! -x /usr/sbin/haproxy ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; fi
+
+run-cluster: setup cluster-deps
+	$(APP_PY) scripts/cluster.py --model $$($(APP_PY) scripts/train.py --print-path)
+
 # Browser tests drive Debian's Chromium; install it once per machine.
 system-deps:
 	@if [ ! -x /usr/bin/chromedriver ]; then \
@@ -113,7 +123,7 @@ system-deps:
 	@if [ ! -x /usr/bin/sipp ] || [ ! -x /usr/bin/baresip ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester baresip-core >/dev/null; fi
 
-test: setup system-deps voice-test-data
+test: setup system-deps cluster-deps voice-test-data
 	RASA_MODEL=$$($(APP_PY) scripts/train.py --print-path) $(APP_PY) -m pytest -q tests
 
 bench: setup

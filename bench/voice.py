@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from speech import audio as A  # noqa: E402
 from speech.textnorm import normalize_transcript  # noqa: E402
-from tests.voice_client import CLIPS, VoiceCall, clip_pcm, references  # noqa: E402
+from tests.voice_client import CLIPS, VoiceCall, clip_pcm, references, speech_onset  # noqa: E402
 
 # clips whose references are corpus transcripts (the three TTS/README prompts are weighted out, PROVENANCE.txt)
 LATENCY_CLIPS = ["fr_BAC009S0764W0121.wav", "wenet_BAC009S0724W0121.wav", "aishs_BAC009S0150W0051.wav",
@@ -117,6 +117,7 @@ async def ws_turn(url: str, clip: str) -> dict:
     """One call: barge into the greeting with the clip; time from its end of speech to the first answer audio."""
     pcm = clip_pcm(clip, 16000)
     end_offset = speech_end(pcm, 16000)
+    onset = speech_onset(pcm, 16000)
     async with VoiceCall(url, 16000) as call:
         await call.wait_event("session", timeout=120)
         while not call.audio:
@@ -131,8 +132,9 @@ async def ws_turn(url: str, clip: str) -> dict:
             await asyncio.sleep(0.01)
         first = min(t for t, _ in call.audio if t > spoke_until)
         clear = call.of_type("clear")
+        spoke_from = sent_at[min(len(sent_at) - 1, int(onset / 0.02))]
         return {"latency": first - spoke_until, "bot_event": t_bot - spoke_until,
-                "clear": clear[0][0] - (sent_at[0]) if clear else None}
+                "clear": clear[0][0] - spoke_from if clear else None}
 
 
 async def bench_ws(url: str, rounds: int) -> dict:
@@ -142,8 +144,11 @@ async def bench_ws(url: str, rounds: int) -> dict:
     for clip in clips:
         results.append(await ws_turn(url, clip))
     lat = [r["latency"] for r in results]
+    clears = [r["clear"] for r in results if r["clear"] is not None]
     print(f"/ws/voice end of speech -> first audio: p50 {percentile(lat, 50):.2f} s p95 {percentile(lat, 95):.2f} s "
           f"(n={len(lat)}); bot event p50 {percentile([r['bot_event'] for r in results], 50):.2f} s", flush=True)
+    print(f"barge-in: speech onset -> clear: p50 {percentile(clears, 50):.2f} s p95 {percentile(clears, 95):.2f} s "
+          f"({len(clears)}/{len(results)} calls)", flush=True)
     return {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "n": len(lat)}
 
 
@@ -270,13 +275,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url")
     parser.add_argument("--sip-port", type=int)
-    parser.add_argument("--only", choices=["asr", "live"])
+    parser.add_argument("--only", choices=["asr", "live", "ws"])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--concurrency", default="1,2,4,6")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"{time.strftime('%Y-%m-%d')}", flush=True)
-    if args.only != "live":
+    if args.only not in ("live", "ws"):
         bench_asr()
         bench_tts()
     if args.only == "asr":
@@ -285,6 +290,8 @@ def main() -> int:
     async def live(url: str, sip_port: int) -> None:
         ws_url = url.replace("http://", "ws://") + "/ws/voice"
         await bench_ws(ws_url, args.rounds)
+        if args.only == "ws":
+            return
         if sip_port:
             await bench_sip(sip_port, args.rounds)
         await bench_concurrency(ws_url, [int(k) for k in args.concurrency.split(",")])

@@ -70,6 +70,8 @@ class Settings:
     sender_secret: str = field(default_factory=lambda: _env("SENDER_SECRET", ""))
     rate_limit_per_client_per_minute: int = field(
         default_factory=lambda: max(1, _int("RATE_LIMIT_PER_CLIENT_PER_MINUTE", 300)))
+    # scale-out (scripts/cluster.py): empty = windows in process memory, redis://... = shared by every gateway
+    rate_limit_redis_url: str = field(default_factory=lambda: _env("RATE_LIMIT_REDIS_URL", ""))
     tracker_db_url: str = field(default_factory=lambda: _env("TRACKER_DB_URL", ""))
     tracker_mask_after_hours: int = field(default_factory=lambda: max(1, _int("TRACKER_MASK_AFTER_HOURS", 24)))
     tracker_retention_days: int = field(default_factory=lambda: max(0, _int("TRACKER_RETENTION_DAYS", 30)))

@@ -1,4 +1,4 @@
-"""Run the Rasa CLI (Python 3.10 venv) with one measured performance fix.
+"""Run the Rasa CLI (Python 3.10 venv) with one measured performance fix and a tracker store that fails loudly.
 
 Rasa 3.6 validates every action-server response with `jsonschema.validate`, which re-checks the whole
 response schema against the JSON-Schema metaschema on each call. Profiling bench/turns.py showed that
@@ -53,10 +53,46 @@ def _install_safe_logging() -> None:
     log_utils._anonymizer = _masking_anonymizer
 
 
+def _install_tracker_store_without_memory_fallback() -> None:
+    """Never run a turn on an empty conversation because the tracker database blinked.
+
+    Rasa wraps the tracker store in FailSafeTrackerStore, which answers a failed read with `None` (Rasa then
+    starts a new, empty conversation: a caller half-way through a form would be greeted afresh, and the save
+    that follows could append that fresh conversation's events to the stored one) and a failed write by keeping
+    the turn in process memory only. Here both raise instead: the REST channel answers the turn with no
+    messages, the gateway tells the caller politely to say it again, and the stored conversation is untouched.
+    PostgreSQL connections are also checked before use (`pool_pre_ping`), so a restarted database costs no turn.
+    """
+    from rasa.core import tracker_store as ts
+
+    async def retrieve(self: Any, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve(sender_id)
+
+    async def retrieve_full_tracker(self: Any, sender_id: str) -> Any:
+        return await self._tracker_store.retrieve_full_tracker(sender_id)
+
+    async def save(self: Any, tracker: Any) -> None:
+        await self._tracker_store.save(tracker)
+
+    ts.FailSafeTrackerStore.retrieve = retrieve
+    ts.FailSafeTrackerStore.retrieve_full_tracker = retrieve_full_tracker
+    ts.FailSafeTrackerStore.save = save
+    original_kwargs = ts.create_engine_kwargs
+
+    def create_engine_kwargs(url: Any) -> Dict[str, Any]:
+        kwargs = original_kwargs(url)
+        if ts.is_postgresql_url(url):
+            kwargs["pool_pre_ping"] = True
+        return kwargs
+
+    ts.create_engine_kwargs = create_engine_kwargs
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
     _install_safe_logging()
     _install_cached_response_validator()
+    _install_tracker_store_without_memory_fallback()
     from rasa.__main__ import main
 
     sys.exit(main())

@@ -158,6 +158,16 @@ def example_rows() -> list[Row]:
     return [Row(e.text, e.level1, "example", e.level2, e.level3) for e in load_examples()]
 
 
+def name_rows() -> list[Row]:
+    """One row per taxonomy row: its level-2 and level-3 names (其他 left out)."""
+    rows = []
+    for c in load_taxonomy().rows:
+        text = "".join(n for n in (c.level2, c.level3) if n != "其他")
+        if text:
+            rows.append(Row(text, c.level1, "name", c.level2, c.level3))
+    return rows
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -240,7 +250,9 @@ class Params:
     min_df: int = 2
     max_features: int = 120_000
     e5_c: float = 4.0
-    example_weight: float = 2.0
+    example_weight: float = 2.0     # written examples of the categories with real appeals
+    synthetic_weight: float = 10.0  # written examples of the categories without real appeals
+    names_weight: float = 2.0       # one row per taxonomy row: its level-2 and level-3 names
     second: bool = True
     head: bool = True
 
@@ -359,11 +371,24 @@ class Level1Model:
         return log_softmax(vectors @ self.e5_coef.T + self.e5_intercept)
 
 
+def row_weights(rows: list[Row], params: Params) -> np.ndarray:
+    real = {r.level1 for r in rows if r.source in ("raw", "tokens")}
+    weights = []
+    for r in rows:
+        if r.source == "example":
+            weights.append(params.example_weight if r.level1 in real else params.synthetic_weight)
+        elif r.source == "name":
+            weights.append(params.names_weight)
+        else:
+            weights.append(1.0)
+    return np.array(weights, dtype=np.float32)
+
+
 def fit_level1(rows: list[Row], counts: Counts, e5: np.ndarray | None, params: Params,
                classes: list[str]) -> Level1Model:
     """Both models of level 1 on these rows (counts and e5: their rows, e5 None for TF-IDF alone)."""
     labels = [r.level1 for r in rows]
-    weights = np.array([params.example_weight if r.source == "example" else 1.0 for r in rows], dtype=np.float32)
+    weights = row_weights(rows, params)
     columns, idf = fit_vocabulary(counts, params)
     head = counts.head[columns]
     matrix = tfidf_rows(counts.matrix[:, columns], idf, head, params.head_weight)
@@ -377,11 +402,12 @@ def fit_level1(rows: list[Row], counts: Counts, e5: np.ndarray | None, params: P
 
 def fold_ids(rows: list[Row], folds: int = 5, seed: int = SEED) -> np.ndarray:
     """Fold of each row: real rows by StratifiedGroupKFold over duplicate groups, examples round-robin per
-    level-1 category (so every fold holds some written examples of every category)."""
+    level-1 category (so every fold holds some written examples of every category); taxonomy-name rows -1
+    (in every training fold, never evaluated)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     ids = np.full(len(rows), -1, dtype=np.int64)
-    real = [i for i, r in enumerate(rows) if r.source != "example"]
+    real = [i for i, r in enumerate(rows) if r.source in ("raw", "tokens")]
     if real:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         labels = [rows[i].level1 for i in real]
@@ -489,14 +515,42 @@ def real_raw_mask(rows: list[Row]) -> np.ndarray:
     return np.array([r.source == "raw" for r in rows])
 
 
+MIX_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+SYNTHETIC_BONUS = 0.1   # how much the written-example accuracy of the categories without real appeals counts
+
+
 def calibrate(rows: list[Row], logp_t: np.ndarray, logp_e: np.ndarray | None, classes: list[str]) -> dict:
-    """Combination weights (and the TF-IDF-alone temperature) fitted on out-of-fold predictions of the
-    raw appeals and the written examples (the forms callers' words come in)."""
+    """How to combine the two models, from out-of-fold predictions:
+    1. a temperature for each model alone (log-loss over the raw appeals and the written examples);
+    2. the mix m of their calibrated log-probabilities maximising raw-appeal accuracy
+       + SYNTHETIC_BONUS x accuracy on the written examples of the categories without real appeals;
+    3. a final temperature of the mixture, so that `confidence` is calibrated.
+    Returns {"tfidf", "e5"} weights of softmax(tfidf * logp_t + e5 * logp_e), "tfidf_alone", and the grid."""
     use = np.array([r.source in ("raw", "example") for r in rows])
-    y = np.array([classes.index(r.level1) for r in rows])[use]
-    a, b = fit_combination(logp_t[use], logp_e[use] if logp_e is not None else None, y)
+    y_all = np.array([classes.index(r.level1) for r in rows])
+    y = y_all[use]
     alone, _ = fit_combination(logp_t[use], None, y)
-    return {"tfidf": a, "e5": b, "tfidf_alone": alone}
+    if logp_e is None:
+        return {"tfidf": alone, "e5": 0.0, "tfidf_alone": alone, "mix": 0.0, "grid": {}}
+    temp_e, _ = fit_combination(logp_e[use], None, y)
+    calibrated_t, calibrated_e = log_softmax(alone * logp_t), log_softmax(temp_e * logp_e)
+    raw = np.array([r.source == "raw" for r in rows])
+    real = {r.level1 for r in rows if r.source in ("raw", "tokens")}
+    synthetic = np.array([r.source == "example" and r.level1 not in real for r in rows])
+    grid = {}
+    for mix in MIX_GRID:
+        pred = ((1 - mix) * calibrated_t + mix * calibrated_e).argmax(axis=1)
+        raw_acc = float((pred == y_all)[raw].mean()) if raw.any() else 0.0
+        syn_acc = float((pred == y_all)[synthetic].mean()) if synthetic.any() else 0.0
+        grid[mix] = (raw_acc, syn_acc)
+    mix = max(MIX_GRID, key=lambda m: (grid[m][0] + SYNTHETIC_BONUS * grid[m][1], -m))
+    mixed = (1 - mix) * calibrated_t + mix * calibrated_e
+    final, _ = fit_combination(mixed[use], None, y)
+    for m, (r_acc, s_acc) in grid.items():
+        log(f"mix {m}: raw-appeal accuracy {r_acc:.4f}, written examples without real appeals {s_acc:.3f}"
+            + ("  <- chosen" if m == mix else ""))
+    return {"tfidf": final * (1 - mix) * alone, "e5": final * mix * temp_e, "tfidf_alone": alone, "mix": mix,
+            "grid": grid}
 
 
 def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 5) -> dict:
@@ -527,6 +581,8 @@ def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 
             "head": params.head,
             "combine": {"tfidf": round(weights["tfidf"], 6), "e5": round(weights["e5"], 6)},
             "tfidf_alone": round(weights["tfidf_alone"], 6),
+            "mix": weights["mix"],
+            "cv_mix_grid": {str(m): [round(a, 4), round(b, 4)] for m, (a, b) in weights["grid"].items()},
             "params": params.__dict__,
         },
         "references": {"paths": refs.paths, "names": refs.names, "lexical_weight": lexical_weight,

@@ -1,4 +1,5 @@
-"""Flood protection: sliding one-minute windows kept in process memory.
+"""Flood protection: sliding one-minute windows kept in process memory, or in Redis when several gateway
+processes share the limits (RATE_LIMIT_REDIS_URL, set by the scale-out mode; see SharedWindows below).
 
 Two lines of defence for chat (docs/ARCHITECTURE.md "Abuse limits"): per conversation (`RATE_LIMIT_PER_MINUTE`;
 the sender id is proven by its token, so nobody can use up another caller's allowance) and per client
@@ -8,6 +9,7 @@ conversation ids does not lift the limit. IPv6 clients are counted per /64, the 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import time
 from collections import OrderedDict, deque
 
@@ -31,13 +33,23 @@ def client_key(host: str | None) -> str:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock=time.monotonic, *, scope: str = "", redis_url: str | None = None) -> None:
         self.per_minute = per_minute
         self._clock = clock
         self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        # scale-out (RATE_LIMIT_REDIS_URL): one window per key shared by every gateway process
+        if redis_url is None and clock is time.monotonic:
+            from core.settings import get_settings
+
+            redis_url = get_settings().rate_limit_redis_url
+        self._shared = SharedWindows(redis_url, f"{scope or 'pm' + str(per_minute)}:") if redis_url else None
 
     def retry_after(self, key: str) -> int:
         """Record one hit; return 0 if allowed, else seconds to wait."""
+        if self._shared is not None:
+            wait = self._shared.retry_after(key, self.per_minute)
+            if wait is not None:
+                return wait
         now = self._clock()
         hits = self._hits.pop(key, None) or deque()
         while hits and now - hits[0] >= WINDOW_SECONDS:
@@ -49,3 +61,54 @@ class RateLimiter:
             return max(1, int(WINDOW_SECONDS - (now - hits[0])) + 1)
         hits.append(now)
         return 0
+
+
+# -- shared windows in Redis (scale-out) ----------------------------------------------------------------------------
+# One sorted set per key (hit times as scores, on the Redis server's clock), trimmed and counted atomically.
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, math.floor(window - (now - tonumber(oldest[2]))) + 1)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return 0
+"""
+SHARED_PREFIX = "hotline:ratelimit:"
+_MEMBERS = itertools.count()
+SHARED_RETRY_SECONDS = 5.0  # after a Redis error, count in process memory for this long before trying again
+
+
+class SharedWindows:
+    """The sliding windows of RateLimiter in Redis, so N gateways enforce one limit, not N.
+
+    A short synchronous call (a local Redis answers in well under a millisecond; socket timeout 0.5 s). When
+    Redis cannot be reached the limiter does not fail the request: `retry_after` returns None and the caller
+    counts in its own memory (limits per process) until Redis answers again."""
+
+    def __init__(self, url: str, scope: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        self._script = self._redis.register_script(_SLIDING_WINDOW)
+        self._prefix = SHARED_PREFIX + scope
+        self._down_until = 0.0
+
+    def retry_after(self, key: str, per_minute: int) -> int | None:
+        if time.monotonic() < self._down_until:
+            return None
+        try:
+            member = f"{time.time_ns()}-{id(self)}-{next(_MEMBERS)}"
+            return int(self._script(keys=[self._prefix + key], args=[WINDOW_SECONDS, per_minute, member]))
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: fall back, never a 500
+            self._down_until = time.monotonic() + SHARED_RETRY_SECONDS
+            import logging
+
+            logging.getLogger("hotline.ratelimit").warning(
+                "shared rate limits unavailable (%s); counting per process for %.0f s", type(exc).__name__,
+                SHARED_RETRY_SECONDS)
+            return None

@@ -18,3 +18,9 @@ def test_a_flooding_sender_is_told_how_long_to_wait_and_others_are_not_affected(
     assert limiter.retry_after("b") == 0
     clock.now += 61
     assert limiter.retry_after("a") == 0
+
+
+def test_redis_down_falls_back_to_limits_per_process():
+    limiter = RateLimiter(per_minute=2, scope="down", redis_url="redis://127.0.0.1:1/0")
+    assert [limiter.retry_after("web-a") for _ in range(2)] == [0, 0]
+    assert limiter.retry_after("web-a") >= 1

@@ -1,0 +1,180 @@
+"""Capacity at a human pace (issue 14, part 1): N callers, each sending its next turn after a jittered think time
+(default 3 s ±50%), N rising until p95 passes 300 ms (or a turn fails); CPU ms per answered turn and the memory
+of the whole stack at each level.
+
+    nice -n 10 .venv/app/bin/python bench/capacity.py --target single    # `make run`'s embedded stack
+    nice -n 10 .venv/app/bin/python bench/capacity.py --target rasa      # reference: Rasa's own REST channel
+    nice -n 10 .venv/app/bin/python bench/capacity.py --target cluster   # scripts/cluster.py, private PG + Redis
+    options: --levels 10,20,40,60,80,100,150 --level-seconds 60 --think 3
+
+Targets: `single` and `rasa` start scripts/stack.py's stack (SQLite, one process of each); `rasa` sends the same
+turns straight to Rasa's REST webhook (`rasa run` of the same model with its action server, no gateway): the
+reference for what the gateway adds. CPU is read from /proc for every process of the stack (the supervisor's
+process tree); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
+Callers mix one-table forms with guide questions (bench/cluster_load.py).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from cluster_load import Caller, Stats, percentile, running_cluster
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICKS
+
+
+def memory_mb(pids: list[int]) -> tuple[float, float]:
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return rss / 1024, pss / 1024
+
+
+class RasaCaller(Caller):
+    """The same caller talking to Rasa's REST channel directly (no gateway, no token, no safety rule)."""
+
+    async def turn(self, text: str, retries: int = 3) -> list[dict]:
+        sender = self.session.setdefault("sender", f"bench-{id(self)}-{random.random():.9f}")
+        for _ in range(retries):
+            await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
+            start = time.perf_counter()
+            self.stats.turns += 1
+            try:
+                response = await self.client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                if response.status_code == 200:
+                    self.stats.latencies.append(time.perf_counter() - start)
+                    return [m.get("custom") or {"kind": "text", "data": {}} for m in response.json()]
+                self.stats.errors.append((time.time(), str(response.status_code)))
+            except httpx.HTTPError as exc:
+                self.stats.errors.append((time.time(), type(exc).__name__))
+        raise RuntimeError("no answer")
+
+    async def application(self) -> None:
+        self.session = {}
+        await super().application()
+
+
+@contextmanager
+def target_stack(target: str):
+    if target == "cluster":
+        with running_cluster() as cluster:
+            yield {"url": cluster["url"], "root": cluster["state"]()["supervisor_pid"]}
+        return
+    from scripts.stack import running_stack
+
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as stack:
+        port = stack["env"]["PORT"]
+        supervisor = next(pid for pid in tree(1) if "supervise.py" in _cmdline(pid) and _has_env(pid, f"PORT={port}"))
+        url = stack["url"] if target == "single" else f"http://127.0.0.1:{stack['env']['RASA_PORT']}"
+        yield {"url": url, "root": supervisor}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", "").replace(" ", "")
+    except OSError:
+        return ""
+
+
+def _has_env(pid: int, pair: str) -> bool:
+    try:
+        return pair in Path(f"/proc/{pid}/environ").read_text(errors="replace").split("\0")
+    except OSError:
+        return False
+
+
+async def level(url: str, root: int, callers: int, seconds: float, think: float, rasa: bool) -> dict:
+    stats = Stats()
+    pids = tree(root)
+    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    limits = httpx.Limits(max_connections=callers + 5)
+    cls = RasaCaller if rasa else Caller
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        people = [cls(client, stats, think, t0 + seconds, random.Random(i)) for i in range(callers)]
+        results = await asyncio.gather(*(p.run("mixed") for p in people), return_exceptions=True)
+    elapsed = time.monotonic() - t0
+    pids = tree(root)
+    cpu = cpu_seconds(pids) - cpu0
+    rss, pss = memory_mb(pids)
+    ms = [x * 1000 for x in stats.latencies]
+    failed = len(stats.errors) + sum(1 for r in results if isinstance(r, Exception))
+    return {"callers": callers, "turns": len(ms), "errors": failed, "seconds": elapsed,
+            "turns_per_s": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
+            "cpu_ms_per_turn": cpu * 1000 / max(1, len(ms)), "cpu_cores": cpu / elapsed, "rss_mb": rss,
+            "pss_mb": pss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", choices=["single", "rasa", "cluster"], default="single")
+    parser.add_argument("--levels", default="10,20,40,60,80,100,150,200")
+    parser.add_argument("--level-seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=3.0)
+    parser.add_argument("--p95-limit", type=float, default=300)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    rows = []
+    with target_stack(args.target) as stack:
+        for n in levels:
+            row = asyncio.run(level(stack["url"], stack["root"], n, args.level_seconds, args.think,
+                                    args.target == "rasa"))
+            rows.append(row)
+            print(f"  {n} callers: p95 {row['p95']:.0f} ms, {row['errors']} errors", flush=True)
+            if row["p95"] > args.p95_limit or row["errors"]:
+                break
+    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs); "
+          f"target {args.target}; think {args.think:.0f} s ±50%; {args.level_seconds:.0f} s per level")
+    print("| callers | turns | errors | turns/s | p50 ms | p95 ms | CPU ms/turn | CPU cores | RSS MB | PSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['callers']} | {r['turns']} | {r['errors']} | {r['turns_per_s']:.1f} | {r['p50']:.0f} | "
+              f"{r['p95']:.0f} | {r['cpu_ms_per_turn']:.0f} | {r['cpu_cores']:.2f} | {r['rss_mb']:.0f} | "
+              f"{r['pss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""What bench/faults.py and bench/capacity.py share: private PostgreSQL and Redis servers, the scale-out stack
+(scripts/cluster.py) on free ports, and simulated callers at a human pace.
+
+Private servers: the fault bench restarts PostgreSQL and Redis, and this machine's shared servers are used by
+other jobs, so each run starts its own throw-away instances (Debian's PostgreSQL 15 binaries as the `postgres`
+user, redis-server) on free ports under a temporary folder, and removes them afterwards.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.stack import free_port, model_path  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+# two one-table forms (answers as in tests/integration/test_application_conversation.py)
+FORMS = {
+    "社会保障卡居民服务一件事": {
+        "applicant_name": "赵敏", "applicant_id_number": "150203198804120024", "applicant_phone": "13700001234",
+        "service_type": "遗失补领", "loss_type": "正式挂失", "card_bank": "建行", "delivery_method": "邮寄",
+        "delivery_address": "包头市青山区幸福路8号3栋2单元501室", "transit_function": "开通", "handler_type": "本人",
+        "agent_name": "跳过", "agent_id_number": "跳过",
+    },
+    "个体工商户开办一件事": {
+        "applicant_name": "巴特尔·那顺", "applicant_id_number": "152627197008154522", "applicant_phone": "13347770000",
+        "business_name": "那顺小吃店", "operation_form": "个人经营", "business_address": "呼和浩特市赛罕区大学东街100号",
+        "business_scope": "餐饮服务", "capital_amount": "3", "tax_contact_name": "巴特尔·那顺", "invoice_need": "暂不申领",
+        "employee_count": "0",
+    },
+}
+QUESTIONS = ["你好", "孩子刚出生要办什么手续", "要多长时间", "在哪里办", "社保卡丢了怎么补办", "收费吗", "谢谢"]
+
+
+# -- private servers ------------------------------------------------------------------------------------------
+class PrivatePostgres:
+    """A throw-away PostgreSQL 15 (trust auth, loopback) that may be restarted at will."""
+
+    def __init__(self, base: Path) -> None:
+        self.dir = base / "pg"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/hotline_cluster"
+
+    def _as_postgres(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True, check=check)
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres", "-A", "trust",
+                          "-E", "UTF8", "--no-sync")
+        self._ctl("start")
+
+    def _ctl(self, action: str) -> None:
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-o", opts, "-l",
+                          str(self.dir / "log"), "-w", "-m", "fast", action)
+
+    def restart(self) -> None:
+        self._ctl("restart")
+
+    def stop(self) -> None:
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop",
+                          check=False)
+
+
+class PrivateRedis:
+    def __init__(self, base: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = base / "redis"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() == b"PONG":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("private redis did not start")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the stack ----------------------------------------------------------------------------------------------------
+@contextmanager
+def running_cluster(rasa: int = 2, actions: int = 2, gateways: int = 2, shared_services: bool = False):
+    """Yield {"url", "dir", "state"(), "pg", "redis"} of a ready cluster on private servers; stop it all after."""
+    base = Path(tempfile.mkdtemp(prefix="hotline-cluster-"))
+    os.chmod(base, 0o755)
+    pg = redis = None
+    proc = None
+    try:
+        if shared_services:
+            database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/hotline_bench_{os.getpid()}"
+            redis_url = "redis://127.0.0.1:6379/0"
+        else:
+            pg, redis = PrivatePostgres(base), PrivateRedis(base)
+            pg.start()
+            redis.start()
+            database_url, redis_url = pg.url, redis.url
+        data_dir = base / "data"
+        cmd = [str(ROOT / ".venv/app/bin/python"), str(ROOT / "scripts/cluster.py"), "--model", model_path(),
+               "--rasa", str(rasa), "--actions", str(actions), "--gateways", str(gateways), "--port", "0",
+               "--rasa-port", "0", "--actions-port", "0", "--data-dir", str(data_dir), "--database-url", database_url,
+               "--redis-url", redis_url]
+        log = (base / "cluster.log").open("wb")
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def state() -> dict:
+            return json.loads((data_dir / "cluster.json").read_text())
+
+        deadline = time.monotonic() + 900
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("cluster did not start:\n" + (base / "cluster.log").read_text(errors="replace")[-3000:])
+            if (data_dir / "cluster.json").exists() and state()["ready"]:
+                break
+            time.sleep(1)
+        yield {"url": state()["url"], "dir": data_dir, "state": state, "pg": pg, "redis": redis,
+               "database_url": database_url, "log": base / "cluster.log"}
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if (base / "cluster.log").exists():  # kept for reading after the run (personal data is masked in it)
+            keep = ROOT / "var" / "bench" / f"{Path(sys.argv[0]).stem}-cluster.log"
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(base / "cluster.log", keep)
+        if redis is not None:
+            redis.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -- callers ------------------------------------------------------------------------------------------------------
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)     # seconds, successful turns
+    errors: list[tuple[float, str]] = field(default_factory=list)  # (time, what)
+    turns: int = 0
+    submissions: list[dict] = field(default_factory=list)    # {"sender", "guide", "number", "again", "answers"}
+    lost_answers: list[str] = field(default_factory=list)    # a field asked again after it was answered
+    conversations: int = 0
+    unfinished: int = 0
+    unfinished_replies: list[str] = field(default_factory=list)  # what the bot said when a form went astray
+    repeated: int = 0   # answers said again because the reply was not the form's (e.g. "please say it again")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class Caller:
+    """One simulated citizen: waits a jittered think time before each turn; repeats a turn that failed (as a
+    person would after "系统繁忙") until it gets an answer."""
+
+    def __init__(self, client: httpx.AsyncClient, stats: Stats, think: float, stop_at: float, rng: random.Random):
+        self.client, self.stats, self.think, self.stop_at, self.rng = client, stats, think, stop_at, rng
+        self.session: dict[str, str] = {}
+
+    async def turn(self, text: str, retries: int = 60) -> list[dict]:
+        for _ in range(retries):
+            await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
+            start = time.perf_counter()
+            self.stats.turns += 1
+            try:
+                response = await self.client.post("/api/chat", json={**self.session, "message": text})
+                if response.status_code == 200:
+                    self.stats.latencies.append(time.perf_counter() - start)
+                    body = response.json()
+                    self.session = {"sender": body["sender"], "token": body["token"]}
+                    return body["messages"]
+                self.stats.errors.append((time.time(), str(response.status_code)))
+            except httpx.HTTPError as exc:
+                self.stats.errors.append((time.time(), type(exc).__name__))
+        raise RuntimeError("no answer after many tries")
+
+    async def form_turn(self, text: str) -> list[dict]:
+        """A turn in a form: when the reply is not the form's (no question, no summary; e.g. the gateway's polite
+        "please say it again" while the tracker database was away), the caller says it again, up to 3 times."""
+        messages = await self.turn(text)
+        for _ in range(3):
+            if {"form_question", "form_summary"} & {m["kind"] for m in messages}:
+                break
+            self.stats.repeated += 1
+            messages = await self.turn(text)
+        return messages
+
+    async def questions(self) -> None:
+        self.session = {}
+        for text in self.rng.sample(QUESTIONS, 4):
+            await self.turn(text)
+
+    async def application(self) -> None:
+        guide = self.rng.choice(list(FORMS))
+        answers = FORMS[guide]
+        self.session = {}
+        await self.turn("你好")
+        messages = await self.form_turn(f"我要申请{guide}")
+        self.stats.conversations += 1
+        answered: set[str] = set()
+        for _ in range(40):
+            kinds = [m["kind"] for m in messages]
+            if "form_summary" in kinds:
+                break
+            questions = [m for m in messages if m["kind"] == "form_question"]
+            if not questions:
+                self.stats.unfinished += 1
+                self.stats.unfinished_replies.append(",".join(kinds))
+                return
+            name = questions[-1]["data"]["field"]
+            if name in answered and "form_invalid" not in kinds:
+                self.stats.lost_answers.append(f"{self.session.get('sender')}: {name} asked again")
+            answered.add(name)
+            messages = await self.form_turn(answers[name])
+        else:
+            self.stats.unfinished += 1
+            return
+        first = [m for m in await self.turn("确认提交") if m["kind"] == "application_submitted"]
+        again = [m for m in await self.turn("/confirm_application") if m["kind"] == "application_submitted"]
+        if not first:
+            self.stats.unfinished += 1
+            return
+        self.stats.submissions.append({"sender": self.session["sender"], "guide": guide, "answers": answers,
+                                       "number": first[0]["data"]["number"],
+                                       "again": again[0]["data"]["number"] if again else None})
+
+    async def run(self, mix: str) -> None:
+        while time.monotonic() < self.stop_at:
+            if mix == "forms" or self.rng.random() < 0.5:
+                await self.application()
+            else:
+                await self.questions()
+
+
+def check_submissions(database_url: str, stats: Stats) -> dict:
+    """Every submission stored exactly once, under the caller's conversation, with the caller's answers."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    problems: list[str] = []
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT number, sender, data FROM applications")).all()
+    engine.dispose()
+    by_sender: dict[str, list] = {}
+    for row in rows:
+        by_sender.setdefault(row.sender, []).append(row)
+    for sub in stats.submissions:
+        stored = by_sender.get(sub["sender"], [])
+        if len(stored) != 1:
+            problems.append(f"{sub['number']}: stored {len(stored)} times")
+            continue
+        if stored[0].number != sub["number"] or sub["again"] != sub["number"]:
+            problems.append(f"{sub['number']}: receipt numbers differ ({stored[0].number}, again {sub['again']})")
+        data = stored[0].data if isinstance(stored[0].data, dict) else json.loads(stored[0].data)
+        for key in ("applicant_name", "applicant_id_number", "applicant_phone"):
+            if data.get(key) != sub["answers"][key]:
+                problems.append(f"{sub['number']}: {key} differs")
+    extra = len(rows) - len(stats.submissions)
+    return {"submitted": len(stats.submissions), "rows": len(rows), "problems": problems,
+            "rows_without_a_receipt": max(0, extra)}
