@@ -10,7 +10,7 @@ of the whole stack at each level.
 Targets: `single` and `rasa` start scripts/stack.py's stack (SQLite, one process of each); `rasa` sends the same
 turns straight to Rasa's REST webhook (`rasa run` of the same model with its action server, no gateway): the
 reference for what the gateway adds. CPU is read from /proc for every process of the stack (the supervisor's
-process tree); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
+process tree, plus the private PostgreSQL and Redis in the cluster); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
 Callers mix one-table forms with guide questions (bench/cluster_load.py).
 """
 from __future__ import annotations
@@ -30,9 +30,11 @@ import httpx
 from cluster_load import Caller, Stats, percentile, running_cluster
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# every simulated caller comes from 127.0.0.1: lift the per-address flood limit (300/min) for the bench only
+BENCH_ENV = {"RATE_LIMIT_PER_CLIENT_PER_MINUTE": "1000000"}
 
 
-def tree(root: int) -> list[int]:
+def tree(root: int | list[int]) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -41,7 +43,7 @@ def tree(root: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
+    found, todo = [], list(root) if isinstance(root, list) else [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
@@ -101,16 +103,18 @@ class RasaCaller(Caller):
 @contextmanager
 def target_stack(target: str):
     if target == "cluster":
+        os.environ.update(BENCH_ENV)
         with running_cluster() as cluster:
-            yield {"url": cluster["url"], "root": cluster["state"]()["supervisor_pid"]}
+            roots = [cluster["state"]()["supervisor_pid"], cluster["redis"].proc.pid, cluster["pg"].postmaster_pid()]
+            yield {"url": cluster["url"], "root": roots}
         return
     from scripts.stack import running_stack
 
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as stack:
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), dict(BENCH_ENV)) as stack:
         port = stack["env"]["PORT"]
         supervisor = next(pid for pid in tree(1) if "supervise.py" in _cmdline(pid) and _has_env(pid, f"PORT={port}"))
         url = stack["url"] if target == "single" else f"http://127.0.0.1:{stack['env']['RASA_PORT']}"
-        yield {"url": url, "root": supervisor}
+        yield {"url": url, "root": [supervisor]}
 
 
 def _cmdline(pid: int) -> str:
@@ -142,7 +146,8 @@ async def level(url: str, root: int, callers: int, seconds: float, think: float,
     rss, pss = memory_mb(pids)
     ms = [x * 1000 for x in stats.latencies]
     failed = len(stats.errors) + sum(1 for r in results if isinstance(r, Exception))
-    return {"callers": callers, "turns": len(ms), "errors": failed, "seconds": elapsed,
+    kinds = sorted({what for _, what in stats.errors})
+    return {"callers": callers, "turns": len(ms), "errors": failed, "error_kinds": kinds, "seconds": elapsed,
             "turns_per_s": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
             "cpu_ms_per_turn": cpu * 1000 / max(1, len(ms)), "cpu_cores": cpu / elapsed, "rss_mb": rss,
             "pss_mb": pss}
@@ -163,7 +168,7 @@ def main() -> None:
             row = asyncio.run(level(stack["url"], stack["root"], n, args.level_seconds, args.think,
                                     args.target == "rasa"))
             rows.append(row)
-            print(f"  {n} callers: p95 {row['p95']:.0f} ms, {row['errors']} errors", flush=True)
+            print(f"  {n} callers: p95 {row['p95']:.0f} ms, {row['errors']} errors {row['error_kinds']}", flush=True)
             if row["p95"] > args.p95_limit or row["errors"]:
                 break
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs); "

@@ -74,6 +74,9 @@ class PrivatePostgres:
     def restart(self) -> None:
         self._ctl("restart")
 
+    def postmaster_pid(self) -> int:
+        return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop",
                           check=False)

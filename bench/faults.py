@@ -113,6 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     schedule = [(20, "kill rasa-1"), (40, "kill actions-1"), (60, "kill gateway-1"), (85, "restart redis"),
                 (110, "restart postgresql"), (130, "kill rasa-2")]
+    os.environ["RATE_LIMIT_PER_CLIENT_PER_MINUTE"] = "1000000"  # every simulated caller comes from 127.0.0.1
     with running_cluster() as cluster:
         print(f"cluster ready at {cluster['url']}; faults:", flush=True)
         result = asyncio.run(run(cluster, args.callers, args.think, args.seconds, schedule))

@@ -245,14 +245,14 @@ def e5_features(rows: list[Row], cache: E5Cache, second: bool = True, head: bool
 class Params:
     """Settings of the level-1 model (chosen by 5-fold cross-validation on the training part)."""
     tfidf_kind: str = "svm"     # svm: linear SVM margins (scaled in the combination); lr: logistic regression
-    tfidf_c: float = 0.5
-    head_weight: float = 0.5
+    tfidf_c: float = 1.0
+    head_weight: float = 1.5
     min_df: int = 2
     max_features: int = 120_000
-    e5_c: float = 4.0
+    e5_c: float = 10.0
     example_weight: float = 2.0     # written examples of the categories with real appeals
-    synthetic_weight: float = 10.0  # written examples of the categories without real appeals
-    names_weight: float = 2.0       # one row per taxonomy row: its level-2 and level-3 names
+    synthetic_weight: float = 30.0  # written examples of the categories without real appeals
+    names_weight: float = 5.0       # one row per taxonomy row: its level-2 and level-3 names
     second: bool = True
     head: bool = True
 
@@ -553,16 +553,17 @@ def calibrate(rows: list[Row], logp_t: np.ndarray, logp_e: np.ndarray | None, cl
             "grid": grid}
 
 
-def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 5) -> dict:
-    """Everything the model folder holds: (meta, arrays)."""
+def train(real: list[Row], params: Params | None = None, folds: int = 5, cache: E5Cache | None = None) -> dict:
+    """Fit the model on these real rows (duplicate groups set) plus the written examples and taxonomy names.
+    Returns the model folder's content ("meta", "arrays") and, for the benchmark, "model", "rows", "e5",
+    "oof" (out-of-fold predictions of both models) and "weights" (the combination chosen on them)."""
     params = params or Params()
     classes = load_taxonomy().level1s
     started = time.perf_counter()
-    real = load_real_rows(data_dir)
-    groups = group_duplicates(real)
-    rows = real + example_rows()
-    log(f"{len(real)} real appeals ({groups} after merging duplicates), {len(rows) - len(real)} written examples")
-    cache = E5Cache()
+    rows = real + example_rows() + name_rows()
+    counts_by_source = {s: sum(1 for r in rows if r.source == s) for s in ("raw", "tokens", "example", "name")}
+    log(f"training rows: {counts_by_source} ({len({r.group for r in real})} distinct appeals)")
+    cache = cache or E5Cache()
     e5 = e5_features(rows, cache, second=params.second, head=params.head)
     counts = Counts([r.text for r in rows])
     logp_t, logp_e = out_of_fold(rows, counts, e5, params, classes, folds)
@@ -571,7 +572,6 @@ def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 
     refs = build_references()
     ref_vectors = cache.vectors(refs.texts, "full")
     lexical_weight, lexical_grid = choose_lexical_weight(refs, ref_vectors)
-    sources = {name: file_sha256(data_dir / name) for name in (RAW_FILE, TOKENS_FILE)}
     meta = {
         "format": 1,
         "trained": time.strftime("%Y-%m-%d"),
@@ -583,13 +583,12 @@ def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 
             "tfidf_alone": round(weights["tfidf_alone"], 6),
             "mix": weights["mix"],
             "cv_mix_grid": {str(m): [round(a, 4), round(b, 4)] for m, (a, b) in weights["grid"].items()},
-            "params": params.__dict__,
+            "params": dict(params.__dict__),
         },
         "references": {"paths": refs.paths, "names": refs.names, "lexical_weight": lexical_weight,
-                       "leave_one_out": {str(k): v for k, v in lexical_grid.items()}},
+                       "leave_one_out": {str(k): [round(a, 4), round(b, 4)] for k, (a, b) in lexical_grid.items()}},
         "e5": {"model_sha256": cache.model_sha, "window_tokens": features.E5_WINDOW_TOKENS},
-        "data": {"sources_sha256": sources, "real_rows": len(real), "duplicate_groups": groups,
-                 "examples": len(rows) - len(real),
+        "data": {"rows": counts_by_source, "distinct_real_appeals": len({r.group for r in real}),
                  "examples_sha256": file_sha256(ROOT / "core" / "tickets" / "data" / "examples.yaml"),
                  "taxonomy_sha256": file_sha256(ROOT / "core" / "tickets" / "data" / "taxonomy.csv")},
         "training_seconds": round(time.perf_counter() - started),
@@ -600,7 +599,8 @@ def train(data_dir: Path = DATA_DIR, params: Params | None = None, folds: int = 
         "e5_coef": model.e5_coef.astype(np.float32), "e5_intercept": model.e5_intercept,
         "ref_vectors": ref_vectors.astype(np.float16),
     }
-    return {"meta": meta, "arrays": arrays, "model": model, "rows": rows, "e5": e5}
+    return {"meta": meta, "arrays": arrays, "model": model, "rows": rows, "e5": e5, "oof": (logp_t, logp_e),
+            "weights": weights, "classes": classes}
 
 
 def save(result: dict, out: Path = MODEL_DIR) -> None:
@@ -640,7 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in (RAW_FILE, TOKENS_FILE):
         if not (args.data / name).is_file():
             raise SystemExit(f"train_tickets: {args.data / name} not found (the training appeals are not in git)")
-    result = train(args.data)
+    real = load_real_rows(args.data)
+    group_duplicates(real)
+    result = train(real)
+    result["meta"]["data"]["sources_sha256"] = {name: file_sha256(args.data / name) for name in (RAW_FILE, TOKENS_FILE)}
     save(result, args.out)
     worst = check_serving_matches(result, args.out)
     size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())

@@ -20,6 +20,7 @@ from connectors.gateway.ratelimit import RateLimiter
 from connectors.gateway.ratings_hook import RatingsHook
 from connectors.gateway.routers import applications, chat, health, knowledge, staff, web, websocket
 from connectors.gateway.routers import ratings as ratings_router
+from connectors.gateway.routers import tickets as tickets_router
 from connectors.gateway.turns import TurnService
 from connectors.voice import sip as voice_sip
 from connectors.voice import websocket as voice_ws
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             RatingsHook(), client_limiter=RateLimiter(settings.rate_limit_per_client_per_minute))
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
         await asyncio.to_thread(retrieval.warm_up)
+        tickets_router.start_warm_up()            # ticket classifier: loads in a background thread
         await asyncio.to_thread(follow_store)     # guide editor: this process serves the store's published guides
         sip = await voice_sip.start_from_env(turns)  # voice line: SIP endpoint when SIP_PORT is set
         yield
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in agent.ROUTERS:              # agent console: /api/agent, /api/supervisor, /ws/agent, /agent
         app.include_router(router)
     app.include_router(ratings_router.router)  # POST /api/ratings (callers)
+    app.include_router(tickets_router.router)  # POST /api/tickets/classify (callers, channels)
     for router in dashboard.ROUTERS:          # supervisor dashboard: /api/dashboard, /api/followups, /dashboard
         app.include_router(router)
     for router in editor.ROUTERS:             # guide editor: /api/guides, /api/unanswered, /editor

@@ -23,6 +23,7 @@ from websockets.sync.client import connect
 from scripts.stack import model_path
 from tests.services import service_missing
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -35,7 +35,9 @@ router = APIRouter(tags=["tickets"])
 
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="the appeal in the caller's words (title and body, or one message)")
+    # the limits are checked in the route (400 with its own code), and documented here
+    text: str = Field(description="the appeal in the caller's words (title and body, or one message)",
+                      json_schema_extra={"minLength": 1, "maxLength": CLASSIFY_MAX_CHARS, "pattern": r"\S"})
 
 
 class Candidate(BaseModel):
@@ -72,7 +74,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     text = body.text.strip()
     if not text:
         raise ApiError(400, "ticket_text_empty", extra={"field": "text"})
-    if len(text) > CLASSIFY_MAX_CHARS:
+    if len(body.text) > CLASSIFY_MAX_CHARS:
         raise ApiError(400, "ticket_text_too_long", extra={"field": "text"}, limit=CLASSIFY_MAX_CHARS)
     _rate_limit(request)
     try:
