@@ -84,7 +84,7 @@ class Settings:
     # ticket classification (core/tickets/classifier.py) and routing to departments (core/tickets/routing.py)
     routing_file: Path = field(default_factory=lambda: Path(
         _env("ROUTING_FILE", str(ROOT / "core" / "tickets" / "data" / "routing.yaml"))))
-    ticket_manual_threshold: float = field(default_factory=lambda: _fraction("TICKET_MANUAL_THRESHOLD", 0.5))
+    ticket_manual_threshold: float = field(default_factory=lambda: _fraction("TICKET_MANUAL_THRESHOLD", 0.6))
     # ticket desk (core/tickets/desk.py): hot-issue window; a city's 12345 工单 platform (core/tickets/platforms.py)
     ticket_hot_days: int = field(default_factory=lambda: min(90, max(1, _int("TICKET_HOT_DAYS", 7))))
     ticket_platform_url: str = field(default_factory=lambda: _env("TICKET_PLATFORM_URL", "").rstrip("/"))

@@ -247,7 +247,7 @@ class Params:
     tfidf_kind: str = "svm"     # svm: linear SVM margins (scaled in the combination); lr: logistic regression
     tfidf_c: float = 1.0
     head_weight: float = 1.5
-    min_df: int = 2
+    min_appeals: int = 3        # a term must occur in this many distinct appeals to enter the vocabulary
     max_features: int = 120_000
     e5_c: float = 10.0
     example_weight: float = 2.0     # written examples of the categories with real appeals
@@ -258,21 +258,33 @@ class Params:
 
 
 class Counts:
-    """Character n-gram counts (features.analyze) of a list of texts, computed once and sliced per fold.
-    Terms seen in fewer than two texts overall are dropped at once (no fold could keep them)."""
+    """Character n-gram counts (features.analyze) of rows, computed once and sliced per fold. Terms seen in
+    fewer than two texts overall are dropped at once (no fold could keep them). `groups` (the duplicate
+    group of each row) lets the vocabulary count distinct appeals rather than rows."""
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, rows: list[Row]):
         from sklearn.feature_extraction.text import CountVectorizer
 
         vectorizer = CountVectorizer(analyzer=features.analyze, min_df=2, dtype=np.float32)
-        self.matrix = vectorizer.fit_transform(texts).tocsr()
+        self.matrix = vectorizer.fit_transform([r.text for r in rows]).tocsr()
         self.terms = vectorizer.get_feature_names_out()
         self.head = np.char.startswith(self.terms.astype(str), "h:")
+        # rows without a duplicate group (examples, names) are each their own appeal
+        self.groups = np.array([r.group if r.group >= 0 else -1 - i for i, r in enumerate(rows)])
 
     def rows(self, index) -> "Counts":
         part = object.__new__(Counts)
-        part.matrix, part.terms, part.head = self.matrix[index], self.terms, self.head
+        part.matrix, part.terms, part.head, part.groups = self.matrix[index], self.terms, self.head, self.groups[index]
         return part
+
+    def appeal_frequency(self) -> np.ndarray:
+        """In how many distinct appeals (duplicate groups) each term occurs."""
+        from scipy import sparse
+
+        _, group_index = np.unique(self.groups, return_inverse=True)
+        membership = sparse.csr_matrix((np.ones(len(group_index), dtype=np.float32),
+                                        (group_index, np.arange(len(group_index)))))
+        return np.asarray(((membership @ (self.matrix > 0).astype(np.float32)) > 0).sum(axis=0)).ravel()
 
 
 def counts_of(texts: list[str], vocabulary: list[str]):
@@ -283,10 +295,11 @@ def counts_of(texts: list[str], vocabulary: list[str]):
 
 
 def fit_vocabulary(counts: Counts, params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """(column indices into counts.terms, idf) of the terms kept: document frequency >= min_df in these rows,
-    the max_features most frequent; idf as scikit-learn's smooth idf."""
+    """(column indices into counts.terms, idf) of the terms kept: occurring in at least min_appeals distinct
+    appeals (so no string of one appeal, such as a name, can enter the committed vocabulary), the
+    max_features most frequent of them; idf as scikit-learn's smooth idf over rows."""
     df = np.asarray((counts.matrix > 0).sum(axis=0)).ravel()
-    keep = np.nonzero(df >= params.min_df)[0]
+    keep = np.nonzero(counts.appeal_frequency() >= params.min_appeals)[0]
     if len(keep) > params.max_features:
         keep = keep[np.argsort(-df[keep], kind="stable")[:params.max_features]]
         keep.sort()
@@ -565,7 +578,7 @@ def train(real: list[Row], params: Params | None = None, folds: int = 5, cache: 
     log(f"training rows: {counts_by_source} ({len({r.group for r in real})} distinct appeals)")
     cache = cache or E5Cache()
     e5 = e5_features(rows, cache, second=params.second, head=params.head)
-    counts = Counts([r.text for r in rows])
+    counts = Counts(rows)
     logp_t, logp_e = out_of_fold(rows, counts, e5, params, classes, folds)
     weights = calibrate(rows, logp_t, logp_e, classes)
     model = fit_level1(rows, counts, e5, params, classes)

@@ -11,6 +11,10 @@ from connectors.gateway.schemas import BotMessage
 log = logging.getLogger(__name__)
 
 
+# A balancer's "no backend answered" (502/503) is retried once; Rasa's own errors and timeouts are not.
+RETRY_STATUSES = (502, 503)
+
+
 class DialogueUnavailable(Exception):
     """Rasa did not answer in time or answered with an error."""
 
@@ -38,13 +42,26 @@ class RasaClient:
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
         payload = {"sender": sender, "message": text, "metadata": metadata}
-        try:
-            response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=payload)
-            response.raise_for_status()
-            raw = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("rasa call failed: %s", type(exc).__name__)
-            raise DialogueUnavailable from exc
+        for attempt in (1, 2):
+            try:
+                response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=payload)
+                if attempt == 1 and response.status_code in RETRY_STATUSES:
+                    log.warning("rasa answered %s; trying once more", response.status_code)
+                    continue
+                response.raise_for_status()
+                raw = response.json()
+                break
+            except httpx.TransportError as exc:
+                # The Rasa process died or restarted before it answered (in scale-out mode the balancer sends the
+                # retry to another one). A timeout is not retried: that turn may still be being processed.
+                if attempt == 1 and not isinstance(exc, httpx.TimeoutException):
+                    log.warning("rasa call failed: %s; trying once more", type(exc).__name__)
+                    continue
+                log.warning("rasa call failed: %s", type(exc).__name__)
+                raise DialogueUnavailable from exc
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("rasa call failed: %s", type(exc).__name__)
+                raise DialogueUnavailable from exc
         return [to_bot_message(m) for m in raw if isinstance(m, dict)]
 
     async def ready(self) -> tuple[bool, str]:

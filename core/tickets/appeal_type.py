@@ -81,7 +81,7 @@ _COMPILED = [(kind, weight, re.compile(pattern)) for kind, weight, pattern in _C
 # asking how or where to complain or report is a question: the type word inside it does not count
 _HOW_TO = re.compile(_HOW + r"[^，。,.!！?？]{0,4}(?:投诉|举报|检举|反映|求助)")
 HOW_TO_WEIGHT = 4
-_QUESTION = re.compile(r"吗|[？?]|怎么|如何|怎样|哪里|哪些|什么|是否|能否|可否|有没有|多少|几")
+_QUESTION = re.compile(r"吗|[？?]|怎么|如何|怎样|哪里|哪些|什么|是否|能否|可否|有没有|多少|几点|几天|几号")
 _SPACES = re.compile(r"\s+")
 
 

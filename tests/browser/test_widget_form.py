@@ -256,7 +256,7 @@ def test_newborn_application_through_the_widget(live_gateway, browser):
 
     # -- confirm: the receipt number, shown large
     before = click_button(browser, summary, "确认提交")
-    new = wait_turn(browser, before, {"application_submitted"})
+    new = wait_turn(browser, before, {"application_submitted", "rating_request"})  # a rating invitation follows
     receipt = browser.find_elements(By.CSS_SELECTOR, "#hotline-log .hotline-msg.bot.hotline-kind-application_submitted")
     assert len(receipt) == 1, json.dumps(new, ensure_ascii=False)
     number_el = receipt[0].find_element(By.CSS_SELECTOR, ".hotline-submitted .hotline-appno")

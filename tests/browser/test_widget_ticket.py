@@ -42,7 +42,8 @@ def file_complaint(driver, base_url: str, problem: str, answers: dict[str, str])
         wait_turn(driver, before, {"ticket_question", "ticket_summary"})
     summary = last_bot(driver)
     table = summary.find_element(By.CSS_SELECTOR, "table").text
-    assert "139****1207" in table and "13947761207" not in summary.text      # masked in the summary
+    phone = answers["phone"]
+    assert f"{phone[:3]}****{phone[-4:]}" in table and phone not in summary.text      # masked in the summary
     before = click_button(driver, summary, "确认提交")
     new = wait_turn(driver, before, {"ticket_created", "rating_request"})
     created = [b for b in new if b["kind"] == "ticket_created"]
