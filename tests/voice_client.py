@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from speech.audio import pcm_to_float, read_wav, resample
+from tests.shared_data import ASR_CLIPS
 
-CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "asr_zh"
+CLIPS = ASR_CLIPS
 
 
 def references() -> dict[str, str]:

@@ -11,9 +11,10 @@ import pytest
 
 from speech import audio as A
 from speech.textnorm import for_speech, normalize_transcript, say_number
+from tests.shared_data import ASR_CLIPS
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIPS = ROOT.parent / "shared" / "data" / "asr_zh"
+CLIPS = ASR_CLIPS
 CLIP = "fr_BAC009S0764W0121.wav"   # 甚至出现交易几乎停滞的情况
 
 
