@@ -161,6 +161,8 @@ frontend public
 
 backend gateways
     balance roundrobin
+    # a gateway killed between two turns can leave an idle kept-alive connection that answers nothing
+    retry-on conn-failure empty-response junk-response
     # alive = answers /health at all (503 names a missing dependency; every gateway would say the same)
     option httpchk GET /health
     http-check expect rstatus ^(200|503)$
