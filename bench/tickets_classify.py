@@ -162,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = np.array([r.source == "example" and r.level1 not in real_classes for r in all_rows])
     cv["combined_written_examples_without_real_appeals"] = metrics(
         y_all[synthetic], combine(weights, logp_t, logp_e).argmax(1)[synthetic])
+    written_real = np.array([r.source == "example" and r.level1 in real_classes for r in all_rows])
+    cv["combined_written_examples_with_real_appeals"] = metrics(
+        y_all[written_real], combine(weights, logp_t, logp_e).argmax(1)[written_real])
+    for name, mask in (("without", synthetic), ("with", written_real)):
+        cv[f"tfidf_svm_written_examples_{name}_real_appeals"] = metrics(y_all[mask], logp_t.argmax(1)[mask])
+        cv[f"e5_lr_written_examples_{name}_real_appeals"] = metrics(y_all[mask], logp_e.argmax(1)[mask])
     cv_prob = combine(weights, logp_t, logp_e)
     cv["thresholds"] = threshold_table(cv_prob[raw], y_all[raw])
     cv["mix"] = weights["mix"]
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # baseline: same folds for CV (real rows), and the held-out appeals
     real_rows = [r for r in all_rows if r.source in ("raw", "tokens")]
-    folds = tt.fold_ids(real_rows)
+    folds = tt.fold_ids(real_rows)  # 5 seeded folds over duplicate groups, like ours (same rule, own partition)
     predicted = np.empty(len(real_rows), dtype=object)
     for fold in range(5):
         train_part = [r for r, f in zip(real_rows, folds) if f != fold]

@@ -11,12 +11,26 @@ Duplicates: a tokens row and a raw row are the same appeal when most of the toke
 bigrams occur in the raw row (containment >= DUP_CONTAINMENT); near-identical appeals are grouped the
 same way. Groups never straddle a split, so no held-out appeal leaks into training in another form.
 
-The model: a multinomial logistic regression on character 1-3-gram TF-IDF (whole text + title, weighted),
-another on e5 sentence vectors (multilingual-e5-small, ONNX int8: the first 128 tokens, the next 128, the
-title), their log-probabilities combined with two weights fitted on out-of-fold predictions (which also
-calibrates the confidence). e5 vectors of the appeals are cached in build/tickets/ by content hash.
-Written: model.json (settings, classes, provenance, combination weights, reference categories) and
-weights.npz (numpy arrays only: vocabulary, idf, coefficients, reference vectors; no appeal text).
+Training rows: the real appeals (raw and tokens), the title of each again as a short appeal (callers in
+chat write about as much as a title), the written examples (weighted up for the 8 categories they alone
+cover) and one row per taxonomy row (its level-2 and level-3 names).
+
+The model (settings: Params, chosen by 5-fold cross-validation over duplicate groups, bench/tickets_classify.py):
+- a linear SVM on character 1-3-gram TF-IDF of the text reduced to its Chinese characters, title n-grams
+  as separate, weighted features; a term enters the vocabulary only if it occurs in at least 3 distinct
+  appeals (so no name or other string of a single appeal is in the committed model);
+- a multinomial logistic regression on e5 vectors (multilingual-e5-small, ONNX int8: the first 128
+  tokens pooled with the next 128, and the title);
+- their outputs combined: each calibrated alone (temperature), mixed in the proportion that maximises
+  out-of-fold raw-appeal accuracy (+ a little weight on the written examples of the 8 categories without
+  real appeals), and the mixture calibrated again, so `confidence` is a probability.
+Level 2 and 3 are chosen at run time by similarity to references (taxonomy names + written examples); the
+weight of the name overlap is chosen by leave-one-out over the written examples.
+
+e5 vectors are cached in build/tickets/ by encoder and text hash. Written: model.json (settings, classes,
+provenance, combination weights, reference paths and names) and weights.npz (numpy arrays only: n-gram
+vocabulary, idf, coefficients, reference vectors; no appeal text). The saved model is loaded back the way the
+service loads it and must give the training-side probabilities.
 """
 from __future__ import annotations
 
@@ -158,6 +172,18 @@ def example_rows() -> list[Row]:
     return [Row(e.text, e.level1, "example", e.level2, e.level3) for e in load_examples()]
 
 
+def title_rows(real: list[Row]) -> list[Row]:
+    """The title of each real appeal as a short appeal of its own (callers in chat write one or two
+    sentences, much like a title); one per distinct title, in its appeal's duplicate group."""
+    rows, seen = [], set()
+    for r in real:
+        title = features.split_head(r.text)[0]
+        if len(features.han_only(title)) >= 4 and title not in seen:
+            seen.add(title)
+            rows.append(Row(title, r.level1, "title", group=r.group))
+    return rows
+
+
 def name_rows() -> list[Row]:
     """One row per taxonomy row: its level-2 and level-3 names (其他 left out)."""
     rows = []
@@ -253,6 +279,7 @@ class Params:
     example_weight: float = 2.0     # written examples of the categories with real appeals
     synthetic_weight: float = 30.0  # written examples of the categories without real appeals
     names_weight: float = 5.0       # one row per taxonomy row: its level-2 and level-3 names
+    title_weight: float = 1.0       # the title of each real appeal again as a short appeal of its own (0: off)
     second: bool = True
     head: bool = True
 
@@ -392,6 +419,8 @@ def row_weights(rows: list[Row], params: Params) -> np.ndarray:
             weights.append(params.example_weight if r.level1 in real else params.synthetic_weight)
         elif r.source == "name":
             weights.append(params.names_weight)
+        elif r.source == "title":
+            weights.append(params.title_weight)
         else:
             weights.append(1.0)
     return np.array(weights, dtype=np.float32)
@@ -420,7 +449,7 @@ def fold_ids(rows: list[Row], folds: int = 5, seed: int = SEED) -> np.ndarray:
     from sklearn.model_selection import StratifiedGroupKFold
 
     ids = np.full(len(rows), -1, dtype=np.int64)
-    real = [i for i, r in enumerate(rows) if r.source in ("raw", "tokens")]
+    real = [i for i, r in enumerate(rows) if r.source in ("raw", "tokens", "title")]
     if real:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         labels = [rows[i].level1 for i in real]
@@ -524,10 +553,6 @@ def choose_lexical_weight(refs: References, vectors: np.ndarray, grid=(0.0, 0.1,
 
 
 # -- the whole model -------------------------------------------------------------------------------------------------
-def real_raw_mask(rows: list[Row]) -> np.ndarray:
-    return np.array([r.source == "raw" for r in rows])
-
-
 MIX_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 SYNTHETIC_BONUS = 0.1   # how much the written-example accuracy of the categories without real appeals counts
 
@@ -573,8 +598,8 @@ def train(real: list[Row], params: Params | None = None, folds: int = 5, cache: 
     params = params or Params()
     classes = load_taxonomy().level1s
     started = time.perf_counter()
-    rows = real + example_rows() + name_rows()
-    counts_by_source = {s: sum(1 for r in rows if r.source == s) for s in ("raw", "tokens", "example", "name")}
+    rows = real + (title_rows(real) if params.title_weight > 0 else []) + example_rows() + name_rows()
+    counts_by_source = {s: sum(1 for r in rows if r.source == s) for s in ("raw", "tokens", "title", "example", "name")}
     log(f"training rows: {counts_by_source} ({len({r.group for r in real})} distinct appeals)")
     cache = cache or E5Cache()
     e5 = e5_features(rows, cache, second=params.second, head=params.head)

@@ -3,12 +3,13 @@
     classify("小区门口的路灯坏了一个月没人修") -> Classification(level1="城乡建设", level2=..., department=...,
                                                                 appeal_type="投诉", confidence=0.93, manual=False)
 
-Level 1 (15 categories): two multinomial logistic regressions, one on character 1-3-gram TF-IDF of the
-appeal and its title, one on multilingual-e5-small vectors (ONNX int8, build/models/e5-onnx: the first
-128 tokens pooled with the next 128, and the title); their log-probabilities are combined with weights
-fitted on out-of-fold predictions, so `confidence` (the top probability) is calibrated. Trained by
-scripts/train_tickets.py on real appeals (7 categories) and the examples written in data/examples.yaml
-(all 15); measured by bench/tickets_classify.py (docs/BENCHMARKS.md).
+Level 1 (15 categories): a linear SVM on character 1-3-gram TF-IDF of the appeal and its title, and a
+logistic regression on multilingual-e5-small vectors (ONNX int8, build/models/e5-onnx: the first 128
+tokens pooled with the next 128, and the title); their outputs are combined with weights fitted on
+out-of-fold predictions, so `confidence` (the top probability) is calibrated. Trained by
+scripts/train_tickets.py on real appeals (7 categories), their titles, the examples written in
+data/examples.yaml and the taxonomy names (all 15); measured by bench/tickets_classify.py
+(docs/BENCHMARKS.md "Ticket classifier").
 
 Level 2 and 3 are chosen within the level-1 category by how close the appeal is to each category's
 references (its names and written examples): cosine of e5 vectors plus character-bigram overlap with the
