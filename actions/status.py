@@ -26,7 +26,8 @@ from nlu.textnorm import normalize
 FORM = "status_form"
 REQUESTED = "requested_slot"
 _PASS_THROUGH = {"action_listen", "action_extract_slots", FORM, "validate_status_form", "action_pause_application", None}
-_NUMBER = re.compile(r"(?<![A-Z0-9])(?:NM[0-9]{8}[A-Z0-9]{8}|GD[0-9]{8}[A-Z0-9]{6})(?![A-Z0-9])")
+# a receipt number of an application (NM...) or a ticket number (GD...)
+_NUMBER = re.compile(rf"(?<![A-Z0-9])(?:{service.NUMBER_PATTERN.pattern}|{tickets.NUMBER_PATTERN.pattern})(?![A-Z0-9])")
 _NUMBER_LIKE = re.compile(r"(?:NM|GD)[0-9A-Z]{4,}|[0-9]{8}[A-Z0-9]{6,}")
 _FACTOR = re.compile(r"(?<![0-9A-Z])([0-9]{4}|[0-9]{5}[0-9X]|1[3-9][0-9]{9}|[0-9]{17}[0-9X])(?![0-9A-Z])")
 TICKET_UNVERIFIED = "未能查询到与该工单编号和手机号后4位相符的工单。请核对工单编号和登记诉求时留的手机号码后4位后重试。"
@@ -35,6 +36,11 @@ UNVERIFIED = "未能查询到与该受理编号和验证信息相符的办件。
 
 def _compact(text: str) -> str:
     return re.sub(r"[\s\-－_]", "", normalize(text or "")).upper()
+
+
+def is_ticket(number: str | None) -> bool:
+    """A ticket number (工单, checked with the phone's last 4 digits), not an application's receipt number."""
+    return bool(tickets.NUMBER_PATTERN.fullmatch(number or ""))
 
 
 def parse_number(text: str) -> str | None:
@@ -112,19 +118,22 @@ class ValidateStatusForm(HotlineAction):
                 if looks_like_question(normalize(text), strict=False) or (
                         intent in CONTROL_INTENTS | OTHER_INTENTS | {"deny"} and confidence >= 0.6):
                     return []  # not an answer: let the other rules handle it
-                self._explain(dispatcher, asked, text)
+                self._explain(dispatcher, asked, text, number)
                 events.append(SlotSet(asked, None))
         next_slot = "status_number" if not number else ("status_verify" if not factor else None)
         return events + [SlotSet(REQUESTED, next_slot)]
 
     @staticmethod
-    def _explain(dispatcher: CollectingDispatcher, asked: str, text: str) -> None:
+    def _explain(dispatcher: CollectingDispatcher, asked: str, text: str, number: str | None) -> None:
         if asked == "status_number":
             hint = ("受理编号共18位：NM加8位日期再加8位字母或数字，例如NM20250301ABCD2345，可在提交成功的回执中找到；"
                     "工单编号共16位：GD加8位日期再加6位字母或数字，例如GD20261130K7P3QX。")
             if _NUMBER_LIKE.search(_compact(text)):
-                hint = "这个受理编号的格式不对。" + hint
+                hint = "这个编号的格式不对。" + hint
             say(dispatcher, "form_invalid", hint, data={"form": "status", "field": "number", "reason": hint})
+        elif is_ticket(number):
+            hint = "请提供登记诉求时留的手机号码后4位。"
+            say(dispatcher, "form_invalid", hint, data={"form": "status", "field": "verify", "reason": hint})
         else:
             hint = "请提供申请时登记的手机号码后4位，或身份证号码后6位（最后一位可能是X）。"
             say(dispatcher, "form_invalid", hint, data={"form": "status", "field": "verify", "reason": hint})
@@ -146,7 +155,7 @@ class ActionAskStatusVerify(HotlineAction):
         return "action_ask_status_verify"
 
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        if (tracker.get_slot("status_number") or "").startswith("GD"):
+        if is_ticket(tracker.get_slot("status_number")):
             say(dispatcher, "status_question", "为保护您的个人信息，请提供登记诉求时留的手机号码后4位。",
                 data={"field": "verify", "label": "手机号后4位"})
             return []
@@ -164,13 +173,13 @@ class ActionCheckStatus(HotlineAction):
         number, factor = tracker.get_slot("status_number"), tracker.get_slot("status_verify")
         if not number or not factor:
             return reset
-        is_ticket = number.startswith("GD")
-        check = tickets.check_progress if is_ticket else service.check_status
+        ticket = is_ticket(number)
+        check = tickets.check_progress if ticket else service.check_status
         client = ((tracker.latest_message or {}).get("metadata") or {}).get("client")  # keyed hash of the address
         outcome = check(number, factor, requester=f"chat:{tracker.sender_id}",
                         client=client if isinstance(client, str) else None)
         again = [button("重新查询", "/check_status"), button("转人工", "/request_human")]
-        if outcome.result == "ok" and is_ticket:
+        if outcome.result == "ok" and ticket:
             say(dispatcher, "ticket_status", tickets.progress_text(outcome.view), data=outcome.view)
         elif outcome.result == "ok":
             view = outcome.view
@@ -191,7 +200,7 @@ class ActionCheckStatus(HotlineAction):
         elif outcome.result == "unavailable":
             say(dispatcher, "status_unavailable", "抱歉，办件进度查询系统暂时无法连接，请稍后再试，或拨打12345由人工为您查询。",
                 buttons=again)
-        elif is_ticket:
+        elif ticket:
             say(dispatcher, "status_unverified", TICKET_UNVERIFIED, data={}, buttons=again)
         else:
             say(dispatcher, "status_unverified", UNVERIFIED, data={}, buttons=again)

@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from speech import audio as A  # noqa: E402
-from speech.textnorm import normalize_transcript  # noqa: E402
-from tests.voice_client import CLIPS, VoiceCall, clip_pcm, references, speech_onset  # noqa: E402
+from tests.voice_client import CLIPS, VoiceCall, cer_counts, clip_pcm, references, speech_onset  # noqa: E402
 
 # clips whose references are corpus transcripts (the three TTS/README prompts are weighted out, PROVENANCE.txt)
 LATENCY_CLIPS = ["fr_BAC009S0764W0121.wav", "wenet_BAC009S0724W0121.wav", "aishs_BAC009S0150W0051.wav",
@@ -43,17 +42,6 @@ LATENCY_CLIPS = ["fr_BAC009S0764W0121.wav", "wenet_BAC009S0724W0121.wav", "aishs
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def cer_counts(ref: str, hyp: str) -> tuple[int, int]:
-    ref = re.sub(r"\W", "", normalize_transcript(ref))
-    hyp = re.sub(r"\W", "", normalize_transcript(hyp))
-    row = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, 1):
-        prev, row[0] = row[:], i
-        for j, b in enumerate(hyp, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b))
-    return row[len(hyp)], len(ref)
 
 
 def speech_end(pcm: bytes, rate: int) -> float:

@@ -1,7 +1,8 @@
 """Conversation events: what happened in conversations, recorded as it happens, for the supervisor dashboard.
 
 One row per fact (table `conversation_events`, migration 0006), never personal data: the conversation is a
-keyed hash of the sender id (voice senders may carry a phone number), and no text is stored at all.
+keyed hash of the sender id (core/senders.py `conversation_key`, under SENDER_SECRET; voice senders
+carry a phone number), and no text is stored at all.
 
     turn                   a caller's turn was answered: answered_by (assistant agent safety), the bot
                            message kinds, the guide answered from, fallback (not understood), declined (no guide)
@@ -19,24 +20,21 @@ Recording never breaks what it records: `record_safely` logs a failure and retur
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import session_scope
 from core.models import ConversationEvent, utcnow
-from core.settings import get_settings
+from core.senders import conversation_key
+from core.validators import TZ
 
 log = logging.getLogger("hotline.events")
 
-TZ = ZoneInfo("Asia/Shanghai")
 KINDS = ("turn", "handoff_requested", "handoff_connected", "handoff_returned", "handoff_closed",
          "handoff_cancelled", "callback_requested", "rating", "application_submitted", "ticket_filed")
 ANSWERED_BY = ("assistant", "agent", "safety")
@@ -44,12 +42,6 @@ FALLBACK_KINDS = frozenset({"fallback"})
 DECLINED_KINDS = frozenset({"guide_not_found"})
 DETAIL_KEYS = frozenset({"wrap_up", "subject", "reason", "category", "department", "appeal_type", "served_by",
                          "duplicate", "change"})
-
-
-def conversation_key(sender: str) -> str:
-    """A stable, non-reversible id for a sender (HMAC-SHA256 with CONVERSATION_KEY_SALT, 24 hex digits)."""
-    salt = get_settings().conversation_key_salt.encode()
-    return hmac.new(salt, str(sender).encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def local_day(at: datetime) -> date:
@@ -61,10 +53,6 @@ def local_day(at: datetime) -> date:
 def day_start(day: date) -> datetime:
     """The first instant of a local day, in UTC (for created_at ranges)."""
     return datetime.combine(day, time.min, tzinfo=TZ).astimezone(timezone.utc)
-
-
-def today() -> date:
-    return datetime.now(TZ).date()
 
 
 def _detail(detail: dict[str, Any] | None) -> dict[str, Any]:

@@ -74,6 +74,12 @@ def owns(sender: str | None, token: str | None) -> bool:
     return hmac.compare_digest(token_for(sender), token)
 
 
+def conversation_key(sender: str) -> str:
+    """A stable, keyed stand-in for a sender id where the id itself must not be kept (the dashboard's conversation
+    events, core/conversation_events.py; a voice sender carries the caller's number): 24 hex digits."""
+    return hmac.new(_secret(), b"hotline-conversation\x00" + sender.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+
+
 def client_tag(address: str) -> str:
     """A stable, keyed stand-in for a client address (for lock keys kept in conversations and the database)."""
     digest = hmac.new(_secret(), b"hotline-client\x00" + address.encode("utf-8"), hashlib.sha256).digest()

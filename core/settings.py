@@ -101,7 +101,6 @@ class Settings:
     rating_followup_working_days: int = field(
         default_factory=lambda: max(1, _int("RATING_FOLLOWUP_WORKING_DAYS", 5)))
     ratings_per_minute: int = field(default_factory=lambda: max(1, _int("RATINGS_PER_MINUTE", 10)))
-    conversation_key_salt: str = field(default_factory=lambda: _env("CONVERSATION_KEY_SALT", "hotline-events"))
 
     @property
     def db_url(self) -> str:

@@ -62,4 +62,10 @@ def get_catalog() -> Catalog:
     otherwise the YAML files of KNOWLEDGE_DIR."""
     from knowledge.live import live_catalog
 
-    return live_catalog() or _holder.get(knowledge_settings().knowledge_dir)
+    return live_catalog() or file_catalog()
+
+
+def file_catalog(folder: Path | None = None) -> Catalog:
+    """The guides of the YAML files (default KNOWLEDGE_DIR), loaded once per process; GuideError when a file is
+    broken and nothing was loaded before."""
+    return _holder.get(Path(folder) if folder is not None else knowledge_settings().knowledge_dir)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,36 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+# -- the vector cache: cache/<encoder key>/<passage hash>.npy, shared by builds and the processes of knowledge/live.py
+def vector_file(cache_dir: Path, passages: list[str]) -> Path:
+    """Where the vectors of one guide's passages are cached (named by the hash of the passages)."""
+    return cache_dir / f"{_sha(chr(10).join(passages))}.npy"
+
+
+def read_vectors(path: Path, count: int) -> np.ndarray | None:
+    """The cached vectors of `count` passages, or None when absent or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return vectors if vectors.ndim == 2 and vectors.shape[0] == count else None
+
+
+def write_vectors(path: Path, vectors: np.ndarray) -> None:
+    """Write atomically: other processes may read the same cache at the same time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, vectors)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_manifest(index_dir: Path) -> dict | None:
     try:
         return json.loads((Path(index_dir) / MANIFEST).read_text(encoding="utf-8"))
@@ -96,15 +127,8 @@ def _embed_docs(docs: list[SearchDoc], load_encoder, cache_dir: Path) -> tuple[l
     todo: list[tuple[int, list[str], Path]] = []
     for i, doc in enumerate(docs):
         passages = dense_passages(doc)
-        path = cache_dir / f"{_sha(chr(10).join(passages))}.npy"
-        vectors = None
-        if path.exists():
-            try:
-                vectors = np.load(path)
-                if vectors.ndim != 2 or vectors.shape[0] != len(passages):
-                    vectors = None
-            except (OSError, ValueError):
-                vectors = None
+        path = vector_file(cache_dir, passages)
+        vectors = read_vectors(path, len(passages))
         per_doc.append(vectors)
         if vectors is None:
             todo.append((i, passages, path))
@@ -115,7 +139,7 @@ def _embed_docs(docs: list[SearchDoc], load_encoder, cache_dir: Path) -> tuple[l
         for i, passages, path in todo:
             chunk = vectors[start:start + len(passages)]
             start += len(passages)
-            np.save(path, chunk)
+            write_vectors(path, chunk)
             per_doc[i] = chunk
     return per_doc, [docs[i].name for i, _, _ in todo]
 
@@ -166,7 +190,7 @@ def _write_data(staging: Path, guides: list[Guide], docs: list[SearchDoc], model
         passages = dense_passages(doc)
         owners.extend([i] * len(passages))
         texts.extend(passages)
-        used_cache.add(f"{_sha(chr(10).join(passages))}.npy")
+        used_cache.add(vector_file(cache_dir, passages).name)
     matrix = np.vstack(per_doc).astype(np.float32)
     index = faiss.IndexFlatIP(int(matrix.shape[1]))
     index.add(matrix)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -30,7 +28,7 @@ import numpy as np
 from knowledge.catalog import Catalog
 from knowledge.dictionary import dictionary_words
 from knowledge.documents import LEXICAL_GROUPS, SearchDoc, build_doc, dense_passages
-from knowledge.index import _sha, lexical_tokens
+from knowledge.index import lexical_tokens, read_vectors, vector_file, write_vectors
 from knowledge.lexical import BM25, add_vocabulary
 from knowledge.retrieval import Retriever
 from knowledge.schema import Guide
@@ -84,36 +82,23 @@ def _base_of(base: Retriever) -> _Base:
         return found
 
 
-def _passage_vectors(encoder, passages: list[str], cache_dir: Path | None) -> np.ndarray:
+def _passage_vectors(encoder, passages: list[str], cache_dir: Path) -> np.ndarray:
     """Vectors of one guide's passages: from memory, from the index's vector cache, or embedded now."""
-    key = _sha("\n".join(passages))
+    path = vector_file(cache_dir, passages)
     with _vectors_lock:
-        hit = _vectors.get(key)
+        hit = _vectors.get(path.name)
         if hit is not None:
-            _vectors.move_to_end(key)
+            _vectors.move_to_end(path.name)
             return hit
-    vectors = None
-    path = cache_dir / f"{key}.npy" if cache_dir is not None else None
-    if path is not None and path.exists():
-        try:
-            vectors = np.load(path)
-            if vectors.ndim != 2 or vectors.shape[0] != len(passages):
-                vectors = None
-        except (OSError, ValueError):
-            vectors = None
+    vectors = read_vectors(path, len(passages))
     if vectors is None:
         vectors = encoder.passages(passages)
-        if path is not None:
-            try:  # shared with `python -m knowledge build` and the other processes; written atomically
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as handle:
-                    np.save(handle, vectors)
-                os.replace(tmp, path)
-            except OSError:
-                log.warning("could not write the vector cache %s", path)
+        try:  # shared with `python -m knowledge build` and the other processes
+            write_vectors(path, vectors)
+        except OSError:
+            log.warning("could not write the vector cache %s", path)
     with _vectors_lock:
-        _vectors[key] = vectors
+        _vectors[path.name] = vectors
         while len(_vectors) > VECTOR_MEMORY:
             _vectors.popitem(last=False)
     return vectors
@@ -220,11 +205,9 @@ def best_passages(retriever: Retriever, query: str, names: Iterable[str]) -> dic
 class LiveGuides:
     """Polls a GuideSource and keeps this process's Catalog and Retriever in step with it."""
 
-    def __init__(self, source: GuideSource, base: Callable[[], Retriever] | None = None,
-                 poll_seconds: float = 1.0) -> None:
+    def __init__(self, source: GuideSource, poll_seconds: float = 1.0) -> None:
         self.source = source
         self.poll_seconds = poll_seconds
-        self._base = base or _file_retriever
         self.catalog: Catalog | None = None
         self.retriever: Retriever | None = None
         self.revision: str | None = None
@@ -239,7 +222,7 @@ class LiveGuides:
         with self._lock:
             revision = self.source.revision()
             try:
-                base = self._base()
+                base = _file_retriever()
             except FileNotFoundError:
                 base = None               # no index built yet: the catalog still follows the source
             key = (revision, base.version if base is not None else None)
@@ -300,14 +283,13 @@ def _file_retriever() -> Retriever:
     return found
 
 
-def install(source: GuideSource, *, poll_seconds: float = 1.0, start: bool = True,
-            base: Callable[[], Retriever] | None = None) -> LiveGuides:
+def install(source: GuideSource, *, poll_seconds: float = 1.0, start: bool = True) -> LiveGuides:
     """Serve `source`'s published guides in this process (first refresh now, then a poller thread)."""
     global _live
     with _live_lock:
         if _live is not None:
             _live.stop()
-        live = LiveGuides(source, base=base, poll_seconds=poll_seconds)
+        live = LiveGuides(source, poll_seconds=poll_seconds)
         try:
             live.refresh()
         except Exception:  # noqa: BLE001 - start anyway on the files; the poller retries

@@ -197,13 +197,17 @@ def get_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0)
     return file_retriever(index_dir, check_interval=check_interval)
 
 
-def file_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0) -> Retriever:
-    """The Retriever of the built index folder itself (the base that knowledge/live.py derives from)."""
+def _index_key(index_dir: Path | None) -> Path:
     if index_dir is None:
         from knowledge.settings import knowledge_settings
 
         index_dir = knowledge_settings().index_dir
-    key = Path(index_dir).resolve()
+    return Path(index_dir).resolve()
+
+
+def file_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0) -> Retriever:
+    """The Retriever of the built index folder itself (the base that knowledge/live.py derives from)."""
+    key = _index_key(index_dir)
     with _holders_lock:
         holder = _holders.get(key)
         if holder is None:
@@ -214,12 +218,8 @@ def file_retriever(index_dir: Path | None = None, *, check_interval: float = 1.0
 
 def loaded_file_retriever(index_dir: Path | None = None) -> Retriever | None:
     """The built index's Retriever if this process has loaded it already (None otherwise: nothing is loaded here)."""
-    if index_dir is None:
-        from knowledge.settings import knowledge_settings
-
-        index_dir = knowledge_settings().index_dir
     with _holders_lock:
-        holder = _holders.get(Path(index_dir).resolve())
+        holder = _holders.get(_index_key(index_dir))
     if holder is None or holder._retriever is None:
         return None
     return holder.get()

@@ -14,9 +14,11 @@ _SPACES = re.compile(r"\s+")
 _REPEATED_PUNCT = re.compile(r"([。，！？!?,.~～…])\1+")
 # Spaces only matter between two Latin letters/digits; between CJK characters they are noise.
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uff00-\uffef，。！？、]) (?=\S)|(?<=\S) (?=[\u3400-\u9fff，。！？、])")
-# control characters, and the invisible zero-width ones (U+200B-U+200D, word joiner, BOM) that would split
-# "新\u200b生儿" into two words for the tokenizer
-_CONTROL = dict.fromkeys([c for c in range(32) if c not in (9, 10, 13)] + [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF])
+# the invisible zero-width characters (U+200B-U+200D, word joiner, BOM) that would split "新\u200b生儿" into two
+# words for the tokenizer; the gateway removes them too, before its own checks (strip_invisible)
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_ZERO_WIDTH = dict.fromkeys(map(ord, ZERO_WIDTH))
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13)) | _ZERO_WIDTH
 
 
 @lru_cache(maxsize=1)
@@ -24,6 +26,11 @@ def _converter():
     from opencc import OpenCC  # opencc-python-reimplemented: pure Python, same API in both venvs
 
     return OpenCC("t2s")
+
+
+def strip_invisible(text: str) -> str:
+    """Text without its zero-width characters (ZERO_WIDTH)."""
+    return text.translate(_ZERO_WIDTH)
 
 
 def to_half_width(text: str) -> str:

@@ -249,13 +249,10 @@ class E5Cache:
 # -- features of a row set ------------------------------------------------------------------------------------------
 def e5_features(rows: list[Row], cache: E5Cache, second: bool = True, head: bool = True) -> np.ndarray:
     """[first window (mean with the second window when there is one), head] per row, as the classifier builds it."""
-    from tokenizers import Tokenizer
-
     full = cache.vectors([features.clean(r.text) for r in rows], "full")
     parts = [full]
     if second:
-        tokenizer = Tokenizer.from_file(str(E5_DIR / "tokenizer.json"))
-        seconds = [features.second_chunk(r.text, tokenizer) for r in rows]
+        seconds = [features.second_chunk(r.text, cache.tokenizer) for r in rows]
         present = [i for i, s in enumerate(seconds) if s]
         if present:
             vectors = cache.vectors([seconds[i] for i in present], "second")
@@ -518,16 +515,14 @@ def build_references() -> References:
 def choose_lexical_weight(refs: References, vectors: np.ndarray, grid=(0.0, 0.1, 0.2, 0.3, 0.5, 0.8)) -> tuple[float, dict]:
     """Leave-one-out over the written examples: level-2 (and level-3) accuracy within the true level-1 for
     each weight of the name overlap; the best weight is kept. Returns (weight, {weight: (acc2, acc3)})."""
-    from core.tickets.classifier import _bigrams
-
-    name_grams = [_bigrams(n) for n in refs.names]
+    name_grams = [features.han_bigrams(n) for n in refs.names]
     examples = [i for i, n in enumerate(refs.names) if n == ""]
     results = {}
     for weight in grid:
         right2 = right3 = total3 = 0
         for i in examples:
             level1, level2, level3 = refs.paths[i]
-            grams = _bigrams(refs.texts[i])
+            grams = features.han_bigrams(refs.texts[i])
             candidates = [j for j, p in enumerate(refs.paths) if p[0] == level1 and j != i]
             scores = {}
             for j in candidates:

@@ -71,7 +71,28 @@ Content-Length: 0
 
   ]]></send>
 {media}
-  <send retrans="500"><![CDATA[
+{ending}</scenario>
+"""
+
+
+def _reply(status: str) -> str:
+    """sipp's answer to the request it has just received."""
+    return f"""  <send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+  ]]></send>
+"""
+
+
+ENDINGS = {
+    # the caller hangs up
+    "hangup": """  <send retrans="500"><![CDATA[
 BYE sip:ai@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "caller" <sip:13800000000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -84,19 +105,39 @@ Content-Length: 0
 
   ]]></send>
   <recv response="200" crlf="true"/>
-</scenario>
-"""
+""",
+    # the endpoint transfers the call: REFER accepted, NOTIFY with the transferee's 200, then its BYE
+    "transfer": '  <recv request="REFER"/>\n' + _reply("202 Accepted") + """  <send retrans="500"><![CDATA[
+NOTIFY sip:ai@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "caller" <sip:13800000000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:ai@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 NOTIFY
+Event: refer
+Subscription-State: terminated;reason=noresource
+Content-Type: message/sipfrag;version=2.0
+Content-Length: [len]
+
+SIP/2.0 200 OK
+  ]]></send>
+  <recv response="200"/>
+  <recv request="BYE"/>
+""" + _reply("200 OK"),
+}
 
 
-def sipp_scenario(path: Path, rtp_port: int, media: list[tuple[str, object]]) -> Path:
-    """media: ("pcap", path) plays RTP from a pcap, ("pause", ms) waits."""
+def sipp_scenario(path: Path, rtp_port: int, media: list[tuple[str, object]], ending: str = "hangup") -> Path:
+    """A call from 13800000000: INVITE (audio to `rtp_port`), ACK, then `media`: ("pcap", path) plays RTP from
+    a pcap, ("pause", ms) waits; then the `ending` of ENDINGS."""
     steps = []
     for kind, value in media:
         if kind == "pcap":
             steps.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
         else:
             steps.append(f'  <pause milliseconds="{int(value)}"/>')
-    path.write_text(SCENARIO.replace("{rtp_port}", str(rtp_port)).replace("{media}", "\n".join(steps)))
+    path.write_text(SCENARIO.replace("{rtp_port}", str(rtp_port)).replace("{media}", "\n".join(steps))
+                    .replace("{ending}", ENDINGS[ending]))
     return path
 
 

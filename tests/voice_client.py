@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from speech.audio import pcm_to_float, read_wav, resample
+from speech.textnorm import normalize_transcript
 from tests.shared_data import ASR_CLIPS
 
 CLIPS = ASR_CLIPS
@@ -20,6 +21,24 @@ CLIPS = ASR_CLIPS
 def references() -> dict[str, str]:
     rows = (CLIPS / "transcripts.tsv").read_text(encoding="utf-8").splitlines()
     return dict(r.split("\t", 1) for r in rows if "\t" in r)
+
+
+def cer_counts(ref: str, hyp: str) -> tuple[int, int]:
+    """(character edits, reference length) between two transcripts, both normalised as the voice line does."""
+    ref = re.sub(r"\W", "", normalize_transcript(ref))
+    hyp = re.sub(r"\W", "", normalize_transcript(hyp))
+    row = list(range(len(hyp) + 1))
+    for i, a in enumerate(ref, 1):
+        prev, row[0] = row[:], i
+        for j, b in enumerate(hyp, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b))
+    return row[len(hyp)], len(ref)
+
+
+def cer(ref: str, hyp: str) -> float:
+    """Character error rate of `hyp` against `ref`."""
+    errors, chars = cer_counts(ref, hyp)
+    return errors / max(1, chars)
 
 
 def clip_pcm(name: str, rate: int) -> bytes:

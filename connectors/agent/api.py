@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path as PathParam, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.gateway.auth import AgentStaff, SupervisorStaff
-from connectors.gateway.errors import ApiError
+from connectors.gateway.errors import ApiError, from_domain
 from connectors.gateway.schemas import ErrorResponse
 from core import handoff
 from core.handoff import console
@@ -43,9 +43,7 @@ DETAIL_KEYS = ("holder", "limit", "state", "field")
 
 def api_error(exc: handoff.HandoffError) -> ApiError:
     """The HTTP answer to a domain error: status and code from HANDOFF_ERRORS, the domain's Chinese message."""
-    status, code = next(((s, c) for cls, s, c in HANDOFF_ERRORS if isinstance(exc, cls)), (409, "invalid_state"))
-    extra = {k: v for k, v in exc.detail.items() if k in DETAIL_KEYS and isinstance(v, (str, int, type(None)))}
-    return ApiError(status, code, extra=extra, reason=exc.message.rstrip("。"))
+    return from_domain(exc, HANDOFF_ERRORS, (409, "invalid_state"), DETAIL_KEYS)
 
 
 async def act(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

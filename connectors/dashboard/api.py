@@ -147,7 +147,7 @@ async def decide_appeal(staff: SupervisorStaff, appeal_id: ItemId, body: Any = B
 @supervisor_router.get("/guides/inaccurate")
 async def inaccurate_guides(staff: SupervisorStaff,
                             since: Annotated[str | None, Query(alias="from", max_length=10)] = None) -> dict[str, Any]:
-    """Guides rated 办事指南不准确 / 答案不准确 (what the guide editor's queue shows)."""
+    """Guides rated 办事指南不准确 / 答案不准确, most first."""
     start, _ = _range(since, None) if since else (None, None)
 
     def read() -> list[dict[str, Any]]:

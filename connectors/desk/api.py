@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path as PathParam, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.gateway.auth import AgentStaff
-from connectors.gateway.errors import ApiError
+from connectors.gateway.errors import ApiError, from_domain
 from connectors.gateway.schemas import ErrorResponse
 from core.tickets import desk
 
@@ -33,14 +33,13 @@ DETAIL_KEYS = ("field", "state", "allowed", "original", "retryable")
 
 
 def api_error(exc: desk.DeskError) -> ApiError:
-    if isinstance(exc, desk.PlatformFailed):
-        status, code = (503, "platform_unavailable") if exc.detail.get("retryable") else (502, "platform_rejected")
-    elif isinstance(exc, desk.TicketNotFound):
+    if isinstance(exc, desk.TicketNotFound):
         return ApiError(404, "ticket_not_found")
-    else:
-        status, code = next(((s, c) for cls, s, c in DESK_ERRORS if isinstance(exc, cls)), (409, "ticket_invalid_state"))
-    extra = {k: v for k, v in exc.detail.items() if k in DETAIL_KEYS}
-    return ApiError(status, code, extra=extra, reason=exc.message.rstrip("。"))
+    if isinstance(exc, desk.PlatformFailed):
+        retryable = exc.detail.get("retryable")
+        return from_domain(exc, (), (503, "platform_unavailable") if retryable else (502, "platform_rejected"),
+                           DETAIL_KEYS)
+    return from_domain(exc, DESK_ERRORS, (409, "ticket_invalid_state"), DETAIL_KEYS)
 
 
 async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.gateway.auth import require_role
-from connectors.gateway.errors import ApiError
+from connectors.gateway.errors import ApiError, from_domain
 from connectors.gateway.routers.knowledge import render_notice
 from connectors.gateway.schemas import ErrorResponse
 from core.guides import GuideNotFound, GuideStoreError, InvalidGuide, InvalidInput, InvalidState, NotAllowed
@@ -36,9 +36,7 @@ Name = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 
 def api_error(exc: GuideStoreError) -> ApiError:
-    status, code = next(((s, c) for cls, s, c in GUIDE_ERRORS if isinstance(exc, cls)), (409, "guide_state"))
-    extra = {k: v for k, v in exc.detail.items() if k in ("errors", "field", "state")}
-    return ApiError(status, code, extra=extra, reason=exc.message.rstrip("。"))
+    return from_domain(exc, GUIDE_ERRORS, (409, "guide_state"), ("errors", "field", "state"))
 
 
 def _call(fn, *args, **kwargs):

@@ -42,7 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             RatingsHook(), client_limiter=RateLimiter(settings.rate_limit_per_client_per_minute))
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
         await asyncio.to_thread(retrieval.warm_up)
-        tickets_router.start_warm_up()            # ticket classifier: loads in a background thread
         await asyncio.to_thread(follow_store)     # guide editor: this process serves the store's published guides
         sip = await voice_sip.start_from_env(turns)  # voice line: SIP endpoint when SIP_PORT is set
         yield

@@ -23,8 +23,6 @@ from connectors.gateway.errors import MESSAGES, ApiError, error_body
 MAX_DEPTH = 32
 MAX_BODY_BYTES = 5 * 1024 * 1024  # as the guide editor's uploads (connectors/editor/api.py)
 SURROGATE = re.compile("[\ud800-\udfff]")
-# zero-width and byte-order characters: invisible, and they split words the understanding must see whole
-INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 MESSAGES.update({
     "invalid_text": "消息中含有无法识别的字符，请重新输入 / The text contains invalid Unicode (a lone surrogate)",
@@ -60,10 +58,6 @@ def parse(raw: str | bytes) -> Any:
         raise ApiError(400, "invalid_json") from None
     _check(value)
     return value
-
-
-def strip_invisible(text: str) -> str:
-    return INVISIBLE.sub("", text)
 
 
 def _is_json(scope: Scope) -> bool:

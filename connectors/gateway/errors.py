@@ -1,10 +1,14 @@
 """Every client error is a 4xx with {"detail": {"code", "message"}}; the message is Chinese / English."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import DomainError
 
 MESSAGES = {
     "empty_message": "消息内容不能为空 / The message must not be empty",
@@ -67,6 +71,18 @@ class ApiError(Exception):
         self.extra = dict(extra or {})
         self.message = MESSAGES[code].format(**fmt)
         super().__init__(self.message)
+
+
+def from_domain(exc: DomainError, table: Iterable[tuple[type[DomainError], int, str]], default: tuple[int, str],
+                keys: Iterable[str]) -> ApiError:
+    """The answer to a core domain error (core/errors.py): status and code from the first (class, status, code)
+    of `table` that `exc` is an instance of (subclasses first), else `default`; the detail fields named in `keys`
+    as machine-readable fields; the domain's Chinese message as {reason}."""
+    status, code = next(((s, c) for cls, s, c in table if isinstance(exc, cls)), default)
+    keys = frozenset(keys)
+    extra = {k: v for k, v in exc.detail.items()
+             if k in keys and isinstance(v, (str, int, float, bool, list, dict, type(None)))}
+    return ApiError(status, code, extra=extra, reason=exc.message.rstrip("。"))
 
 
 def error_body(code: str, message: str) -> dict:

@@ -8,7 +8,7 @@ the generated document is corrected once, for every route, whoever wrote it:
 - a route that reads a JSON body also documents 400 (invalid_json, invalid_encoding, invalid_text) and
   413 (body_too_large), which the body guard (bodies.py) answers before the route runs;
 - a route with parameters documents 422 (invalid_request), a route with a path parameter 404, a staff route
-  (auth.STAFF_PATH_PREFIXES) 401 and 403, and 429 where it is rate limited.
+  (auth.STAFF_PATH_PREFIXES) 401 and 403 (a rate-limited route declares its 429 itself).
 """
 from __future__ import annotations
 

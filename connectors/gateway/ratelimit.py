@@ -13,6 +13,10 @@ import itertools
 import time
 from collections import OrderedDict, deque
 
+from starlette.requests import HTTPConnection
+
+from connectors.gateway.errors import ApiError
+
 WINDOW_SECONDS = 60.0
 MAX_TRACKED_SENDERS = 100_000
 
@@ -61,6 +65,23 @@ class RateLimiter:
             return max(1, int(WINDOW_SECONDS - (now - hits[0])) + 1)
         hits.append(now)
         return 0
+
+
+def refuse_if_limited(wait: int) -> None:
+    """429 `rate_limited` with Retry-After when `wait` (RateLimiter.retry_after) says the caller must wait."""
+    if wait:
+        raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+
+
+def limit(conn: HTTPConnection, name: str, per_minute: int, *keys: str) -> None:
+    """A route's own limit: one hit per key on the app's limiter `app.state.<name>` (made on first use with
+    `per_minute`, shared in Redis under `name` in scale-out mode); 429 when any key is over it."""
+    limiter = getattr(conn.app.state, name, None)
+    if limiter is None:
+        limiter = RateLimiter(per_minute, scope=name)
+        setattr(conn.app.state, name, limiter)
+    for key in keys:
+        refuse_if_limited(limiter.retry_after(key))
 
 
 # -- shared windows in Redis (scale-out) ----------------------------------------------------------------------------

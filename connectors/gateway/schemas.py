@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import senders
+from nlu.textnorm import ZERO_WIDTH
 
 SENDER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 TOKEN_PATTERN = senders.TOKEN_PATTERN
@@ -21,7 +22,7 @@ class ChatRequest(BaseModel):
     message: str = Field(description="what the user said or typed (Simplified or Traditional Chinese); at least one "
                                      "visible character, at most MAX_MESSAGE_CHARS (2000) characters",
                          json_schema_extra={"minLength": 1, "maxLength": 2000,
-                                            "pattern": "[^\\s\u200b\u200c\u200d\u2060\ufeff]"})
+                                            "pattern": f"[^\\s{ZERO_WIDTH}]"})
 
 
 class ChatSession(BaseModel):

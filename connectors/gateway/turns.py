@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 
-from connectors.gateway.bodies import SURROGATE, strip_invisible
+from connectors.gateway.bodies import SURROGATE
 from connectors.gateway.errors import ApiError
 from connectors.gateway.handoff_bridge import HandoffBridge
 from connectors.gateway.rasa_client import DialogueUnavailable, RasaClient
-from connectors.gateway.ratelimit import RateLimiter, client_key
+from connectors.gateway.ratelimit import RateLimiter, client_key, refuse_if_limited
 from connectors.gateway.ratings_hook import RatingsHook
 from connectors.gateway.schemas import BotMessage
 from core import safety, senders
 from core.privacy import mask_text
+from nlu.textnorm import strip_invisible
 
 log = logging.getLogger("hotline.turns")
 
@@ -40,11 +41,9 @@ class TurnService:
             raise ApiError(422, "empty_message")
         if len(text) > self.max_chars:
             raise ApiError(413, "message_too_long", limit=self.max_chars)
-        wait = self.limiter.retry_after(sender)
-        if not wait and client is not None and self.client_limiter is not None:
-            wait = self.client_limiter.retry_after(client_key(client))
-        if wait:
-            raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+        refuse_if_limited(self.limiter.retry_after(sender))
+        if client is not None and self.client_limiter is not None:
+            refuse_if_limited(self.client_limiter.retry_after(client_key(client)))
         return text
 
     async def handle(self, sender: str, text: str, channel: str, *, large_text: bool = False,
@@ -56,13 +55,11 @@ class TurnService:
                       client: str | None = None) -> list[BotMessage]:
         """The bot's reply to text that check() has accepted; the turn is recorded for the dashboard, a rating
         button's payload is taken here, and a rating invitation follows when a service ended."""
-        if self.ratings is None:
-            return await self._answer(sender, text, channel, large_text=large_text, client=client)
-        rated = await self.ratings.intercept(sender, text, channel)
+        rated = await self.ratings.intercept(sender, text, channel) if self.ratings is not None else None
         if rated is not None:
             return rated
         messages = await self._answer(sender, text, channel, large_text=large_text, client=client)
-        return await self.ratings.after_turn(sender, channel, messages)
+        return await self.ratings.after_turn(sender, channel, messages) if self.ratings is not None else messages
 
     async def _answer(self, sender: str, text: str, channel: str, *, large_text: bool = False,
                       client: str | None = None) -> list[BotMessage]:
@@ -75,8 +72,9 @@ class TurnService:
         if police is not None:  # a crime that already happened: 110 or the police station, not a 12345 ticket
             return [BotMessage(kind="police_referral", text=police.reply,
                                data={"numbers": ["110"], "category": police.category})]
-        ticket = await self.handoff.current(sender) if self.handoff is not None else None
+        ticket = None
         if self.handoff is not None:
+            ticket = await self.handoff.current(sender)
             routed = await self.handoff.route(sender, text, channel, ticket, large_text=large_text)
             if routed is not None:
                 return routed  # an agent answers (or the caller changed their place in the queue)

@@ -33,7 +33,7 @@ import numpy as np
 from connectors.gateway.errors import ApiError
 from connectors.voice.spoken import is_number_entry, rating_payload, wants_short_pause, with_speech
 from core.privacy import mask_text
-from speech.audio import frames, pcm_to_float, resample, upsample_frame
+from speech.audio import float_to_pcm, frames, pcm_to_float, resample, upsample_frame
 from speech.base import ASR_RATE
 from speech.textnorm import dtmf_text, for_speech, normalize_transcript
 
@@ -53,11 +53,13 @@ FIXED_PROMPTS = (GREETING, *REPROMPTS, NO_INPUT_GOODBYE, TRANSFER, NOT_HEARD, SA
 _YES = re.compile(r"^(是|对|嗯|没错|是的|对的|对啊|是啊|好|好的|可以|确认)")
 _NO = re.compile(r"^(不|不是|没有|错|错了|不对)")
 # Whisper's hallucinations on noise or silence (subtitle credits from its training data)
-_PROMPT_CACHE: dict[tuple, bytes] = {}  # fixed prompts, synthesised once per process, engine and rate
-# Recent clauses of dialogue answers (templated, so they repeat across calls): audio kept in memory only
+_HALLUCINATION = re.compile(r"字幕|订阅|点赞|谢谢观看|明镜|Amara|请不吝")
+# Synthesised clauses as the engine made them, keyed (engine, clause), whatever the rate of the call that asked:
+# the fixed prompts for the life of the process, and the recent clauses of dialogue answers (templated, so they
+# repeat across calls; memory only). Each call resamples to its own rate.
+_PROMPT_CACHE: dict[tuple, bytes] = {}
 _CLAUSE_CACHE: "OrderedDict[tuple, bytes]" = OrderedDict()
 CLAUSE_CACHE_SIZE = 256
-_HALLUCINATION = re.compile(r"字幕|订阅|点赞|谢谢观看|明镜|Amara|请不吝")
 
 
 def _env_float(name: str, default: float) -> float:
@@ -152,7 +154,6 @@ class VoiceSession:
         self._drained = asyncio.Event()
         self._drained.set()
         self._tasks: list[asyncio.Task] = []
-        self.metrics: list[dict] = []
 
     # ---- transport side -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,7 +162,7 @@ class VoiceSession:
         greeting = {"text": GREETING, "kind": "greeting", "data": {"speech": GREETING}, "buttons": []}
         self.last_message = greeting
         await self.sink.event({"type": "bot", "message": greeting})
-        self._work.put_nowait(("say", GREETING, time.monotonic()))  # spoken by the worker: input flows meanwhile
+        self._work.put_nowait(("say", GREETING))  # spoken by the worker: input flows meanwhile
 
     def feed(self, pcm: bytes) -> None:
         if not self.ended and pcm:
@@ -263,7 +264,7 @@ class VoiceSession:
             log.debug("speech end sender=%s speech_ms=%s bytes=%s", self.sender[:16], self._speech_ms, len(audio))
             early, self._early = self._early, None
             if self._speech_ms >= cfg.min_speech_ms:
-                self._work.put_nowait(("speech", (audio, early[1] if early else None), time.monotonic()))
+                self._work.put_nowait(("speech", (audio, early[1] if early else None)))
 
     async def _barge_in(self) -> None:
         """Stop talking: the caller speaks or pressed a key while a prompt plays (or was being made)."""
@@ -285,20 +286,20 @@ class VoiceSession:
         if digit == "#":
             if self.dtmf_buffer == "0" and not entry:
                 self.dtmf_buffer = ""
-                self._work.put_nowait(("agent", None, time.monotonic()))
+                self._work.put_nowait(("agent", None))
             elif self.dtmf_buffer:
                 text, self.dtmf_buffer = dtmf_text(self.dtmf_buffer), ""
-                self._work.put_nowait(("text", text, time.monotonic()))
+                self._work.put_nowait(("text", text))
             return
         if digit == "*":
             if self.dtmf_buffer:
                 self.dtmf_buffer = ""
             else:
-                self._work.put_nowait(("repeat", None, time.monotonic()))
+                self._work.put_nowait(("repeat", None))
             return
         rate = rating_payload(self.last_message, digit) if not self.dtmf_buffer else None
         if rate is not None:
-            self._work.put_nowait(("text", rate, time.monotonic()))
+            self._work.put_nowait(("text", rate))
             return
         if not self.dtmf_buffer and not entry:
             if digit == "0":
@@ -307,7 +308,7 @@ class VoiceSession:
                 return
             buttons = (self.last_message or {}).get("buttons") or []
             if digit.isdigit() and 1 <= int(digit) <= min(len(buttons), 4):
-                self._work.put_nowait(("text", buttons[int(digit) - 1]["payload"], time.monotonic()))
+                self._work.put_nowait(("text", buttons[int(digit) - 1]["payload"]))
                 return
         self.dtmf_buffer += digit
 
@@ -315,20 +316,20 @@ class VoiceSession:
         await asyncio.sleep(self.config.agent_key_wait_seconds)
         if self.dtmf_buffer == "0":
             self.dtmf_buffer = ""
-            self._work.put_nowait(("agent", None, time.monotonic()))
+            self._work.put_nowait(("agent", None))
 
     # ---- turns ------------------------------------------------------------------------------------
     async def _work_loop(self) -> None:
         while not self.ended:
-            kind, value, at = await self._work.get()
+            kind, value = await self._work.get()
             self.busy = True
             try:
                 if kind == "speech":
-                    await self._speech_turn(value, at)
+                    await self._speech_turn(value)
                 elif kind == "text":
                     self.no_input_count = 0
                     await self.sink.event({"type": "transcript", "text": value, "final": True, "source": "dtmf"})
-                    await self._dialogue(value, at)
+                    await self._dialogue(value)
                 elif kind == "agent":
                     await self._transfer()
                 elif kind == "say":
@@ -350,7 +351,7 @@ class VoiceSession:
         audio = resample(pcm_to_float(pcm), self.rate, ASR_RATE)
         return await asyncio.to_thread(self.engines.recognizer.transcribe, audio)
 
-    async def _speech_turn(self, item: tuple, ended_at: float) -> None:
+    async def _speech_turn(self, item: tuple) -> None:
         pcm, early = item
         transcript = await early if early is not None else await self._recognise(pcm)
         text = normalize_transcript(transcript.text)
@@ -365,7 +366,7 @@ class VoiceSession:
         if self.pending_confirm is not None:
             pending, self.pending_confirm = self.pending_confirm, None
             if _YES.match(text):
-                await self._dialogue(pending, ended_at)
+                await self._dialogue(pending)
                 return
             if _NO.match(text):
                 await self.announce(SAY_AGAIN, "say_again")
@@ -375,21 +376,21 @@ class VoiceSession:
             question = f"您是想问：{text}，吗？请说是或者不是。"
             self.last_message = {"kind": "voice_prompt", "text": question, "data": {"reason": "confirm"},
                                  "buttons": []}
-            await self.announce(question, "confirm", ended_at=ended_at, heard=text)
+            await self.announce(question, "confirm", heard=text)
             return
-        await self._dialogue(text, ended_at)
+        await self._dialogue(text)
 
-    async def _dialogue(self, text: str, ended_at: float | None = None) -> None:
+    async def _dialogue(self, text: str) -> None:
         try:
             replies = await self.turns.handle(self.sender, text, channel=self.channel)
         except ApiError as exc:
             if exc.code == "dialogue_unavailable":
-                await self.announce(UNAVAILABLE, "unavailable", ended_at=ended_at)
+                await self.announce(UNAVAILABLE, "unavailable")
                 await self._transfer(announce=False)
             elif exc.code == "rate_limited":
-                await self.announce(BUSY, "busy", ended_at=ended_at)
+                await self.announce(BUSY, "busy")
             else:
-                await self.announce(NOT_HEARD, "not_heard", ended_at=ended_at)
+                await self.announce(NOT_HEARD, "not_heard")
             return
         messages = [with_speech(m.model_dump() if hasattr(m, "model_dump") else dict(m)) for m in replies]
         for message in messages:
@@ -397,7 +398,7 @@ class VoiceSession:
         if messages:
             self.last_message = messages[-1]
         speech = "".join(m["data"]["speech"] for m in messages)
-        await self.say(speech, ended_at=ended_at)
+        await self.say(speech)
         kinds = {m["kind"]: m for m in messages}
         handoff = kinds.get("handoff")
         if handoff is not None and (handoff.get("data") or {}).get("state") in ("queued", "connected", "unavailable"):
@@ -443,45 +444,30 @@ class VoiceSession:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._drained.wait(), timeout)
 
-    async def announce(self, text: str, reason: str, *, ended_at: float | None = None, **data: Any) -> None:
+    async def announce(self, text: str, reason: str, **data: Any) -> None:
         """A prompt of the voice line itself (not of the dialogue): shown as a bot message, then spoken."""
         message = {"text": text, "kind": "voice_prompt", "data": {"reason": reason, "speech": text, **data},
                    "buttons": []}
         await self.sink.event({"type": "bot", "message": message})
-        await self.say(text, ended_at=ended_at)
+        await self.say(text)
 
     # ---- output: synthesis and paced playback -----------------------------------------------------
-    async def say(self, text: str, *, cache: bool | None = None, ended_at: float | None = None) -> None:
+    async def say(self, text: str) -> None:
         """Synthesise and queue `text`, clause by clause; stops if the caller barges in meanwhile."""
         text = for_speech(text)
         if not text:
             return
         self.last_speech = text
-        cache = text in _fixed_spoken() if cache is None else cache
+        fixed = text in _FIXED_SPOKEN
         generation = self.generation
         synth = self.engines.synthesizer
         for clause in clauses(text):
             if generation != self.generation or self.ended:
                 return
-            key = (getattr(synth, "name", ""), self.rate, clause)
-            pcm = _PROMPT_CACHE.get(key) if cache else _CLAUSE_CACHE.get(key)
-            if pcm is None:
-                raw = await asyncio.to_thread(synth.synthesize, clause)
-                audio = resample(pcm_to_float(raw), synth.sample_rate, self.rate)
-                pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-                if cache and raw:
-                    _PROMPT_CACHE[key] = pcm
-                elif raw and not re.search(r"[0-9零幺二三四五六七八九]{4}", clause):  # no numbers read out
-                    _CLAUSE_CACHE[key] = pcm
-                    while len(_CLAUSE_CACHE) > CLAUSE_CACHE_SIZE:
-                        _CLAUSE_CACHE.popitem(last=False)
-            elif not cache:
-                _CLAUSE_CACHE.move_to_end(key)
-            if generation != self.generation or self.ended or not pcm:
+            raw = await _synthesized(synth, clause, fixed)
+            if generation != self.generation or self.ended or not raw:
                 continue
-            if ended_at is not None:
-                self.metrics.append({"queued_after": time.monotonic() - ended_at})
-                ended_at = None
+            pcm = float_to_pcm(resample(pcm_to_float(raw), synth.sample_rate, self.rate))
             self._drained.clear()
             self._play.extend(frames(pcm + b"\x00" * (self.frame_bytes * 5), self.rate))
 
@@ -523,25 +509,34 @@ class VoiceSession:
             self._idle_since = now
         elif now - self._idle_since >= self.config.no_input_seconds:
             self._idle_since = None
-            self._work.put_nowait(("no_input", None, time.monotonic()))
+            self._work.put_nowait(("no_input", None))
 
 
-_FIXED_SPOKEN: set[str] = set()
+_FIXED_SPOKEN = frozenset(for_speech(t) for t in FIXED_PROMPTS)
 
 
-def _fixed_spoken() -> set[str]:
-    if not _FIXED_SPOKEN:
-        _FIXED_SPOKEN.update(for_speech(t) for t in FIXED_PROMPTS)
-    return _FIXED_SPOKEN
+async def _synthesized(synth: Any, clause: str, fixed: bool) -> bytes:
+    """The engine's audio for one clause (at its own rate), synthesised once while it stays cached."""
+    key = (getattr(synth, "name", ""), clause)
+    raw = _PROMPT_CACHE.get(key)
+    if raw is None:
+        raw = _CLAUSE_CACHE.get(key)
+        if raw is not None:
+            _CLAUSE_CACHE.move_to_end(key)
+    if raw is not None:
+        return raw
+    raw = await asyncio.to_thread(synth.synthesize, clause)
+    if raw and fixed:
+        _PROMPT_CACHE[key] = raw
+    elif raw and not re.search(r"[0-9零幺二三四五六七八九]{4}", clause):  # a clause reading out a number is not kept
+        _CLAUSE_CACHE[key] = raw
+        while len(_CLAUSE_CACHE) > CLAUSE_CACHE_SIZE:
+            _CLAUSE_CACHE.popitem(last=False)
+    return raw
 
 
-async def warm_prompts(engines: Any, rates: tuple[int, ...] = (8000, 16000)) -> None:
+async def warm_prompts(engines: Any) -> None:
     """Synthesise the fixed prompts once (VOICE_PRELOAD), so the first caller does not wait for them."""
-    synth = engines.synthesizer
-    for text in FIXED_PROMPTS:
-        for clause in clauses(for_speech(text)):
-            raw = await asyncio.to_thread(synth.synthesize, clause)
-            for rate in rates:
-                audio = resample(pcm_to_float(raw), synth.sample_rate, rate)
-                _PROMPT_CACHE[(getattr(synth, "name", ""), rate, clause)] = \
-                    (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    for text in _FIXED_SPOKEN:
+        for clause in clauses(text):
+            await _synthesized(engines.synthesizer, clause, fixed=True)

@@ -21,6 +21,7 @@ import random
 import re
 import secrets
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -164,7 +165,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.seq = random.randint(0, 0xFFFF)
         self.ts = random.randint(0, 0xFFFFFFFF)
         self.ssrc = random.randint(0, 0xFFFFFFFF)
-        self.first = True
+        self.last_sent: float | None = None
         self.seen_events: set[int] = set()
         self.remote: tuple[str, int] | None = None
         self.latched = False
@@ -193,9 +194,16 @@ class RtpStream(asyncio.DatagramProtocol):
         if self.transport is None or self.remote is None:
             return
         payload = CODECS[self.call.audio_pt][2](pcm)
-        header = struct.pack("!BBHII", 0x80, (0x80 if self.first else 0) | self.call.audio_pt, self.seq, self.ts,
+        now = time.monotonic()
+        # Audio is sent only while the line speaks. The first packet of each talk spurt has the marker bit, and
+        # the timestamp counts the pause before it (RFC 3550/3551), so the far end's jitter buffer does not take
+        # the pause for network delay.
+        spurt = self.last_sent is None or now - self.last_sent > 0.06
+        if self.last_sent is not None and spurt:
+            self.ts = (self.ts + (round((now - self.last_sent) / 0.02) - 1) * len(payload)) & 0xFFFFFFFF
+        self.last_sent = now
+        header = struct.pack("!BBHII", 0x80, (0x80 if spurt else 0) | self.call.audio_pt, self.seq, self.ts,
                              self.ssrc)
-        self.first = False
         self.seq = (self.seq + 1) & 0xFFFF
         self.ts = (self.ts + len(payload)) & 0xFFFFFFFF
         self.transport.sendto(header + payload, self.remote)
@@ -223,7 +231,7 @@ class Call:
             self.session.feed(pcm)
 
     def on_dtmf(self, digit: str) -> None:
-        if self.session is not None:
+        if self.session is not None and self.acked:
             log.info("dtmf call=%s digit=%s", self.call_id[:12], "#" if digit == "#" else "*")
             self.session.dtmf(digit)
 
@@ -276,7 +284,7 @@ class SipSink:
 
 
 class SipEndpoint(asyncio.DatagramProtocol):
-    """`make_session(sink, sender) -> VoiceSession` is called once per answered call (8 kHz)."""
+    """`make_session(sink, sender) -> VoiceSession` (8 kHz) is called once per INVITE, before it is answered."""
 
     def __init__(self, make_session: Callable, host: str = "127.0.0.1", port: int = 5060,
                  media_host: str | None = None, public_host: str | None = None, refer_timeout: float = 8.0) -> None:
@@ -352,21 +360,26 @@ class SipEndpoint(asyncio.DatagramProtocol):
         method, call_id = msg.method, msg.get("call-id")
         call = self.calls.get(call_id)
         if method == "INVITE":
-            if call is not None:  # retransmission or re-INVITE: same answer
+            if call is not None and call.rtp is None:  # retransmission while the call is being set up
+                self.respond(msg, addr, 100, "Trying")
+            elif call is not None:  # retransmission or re-INVITE: same answer
                 self.respond(msg, addr, 200, "OK", to_tag=call.local_tag, body=self._sdp(call),
                              extra=[f"Contact: <sip:ai@{self.public_host}:{self.port}>"])
-                return
-            asyncio.get_running_loop().create_task(self.on_invite(msg, addr))
+            else:
+                asyncio.get_running_loop().create_task(self.on_invite(msg, addr))
         elif method == "ACK":
-            if call is not None and not call.acked:
+            if call is not None and call.rtp is not None and not call.acked:
                 call.acked = True
-                asyncio.get_running_loop().create_task(self._start_session(call))
+                asyncio.get_running_loop().create_task(call.session.start())
         elif method == "BYE":
             self.respond(msg, addr, 200 if call else 481, "OK" if call else "Call/Transaction Does Not Exist")
             if call is not None:
                 asyncio.get_running_loop().create_task(self.end(call))
         elif method == "CANCEL":
             self.respond(msg, addr, 200, "OK")
+            if call is not None and call.rtp is None:  # not answered yet: the INVITE ends with 487
+                self.respond(call.invite, call.addr, 487, "Request Terminated", to_tag=call.local_tag)
+                asyncio.get_running_loop().create_task(self.end(call))
         elif method == "OPTIONS":
             self.respond(msg, addr, 200, "OK", extra=[f"Allow: {ALLOW}", "Accept: application/sdp"])
         elif method == "INFO" and call is not None:
@@ -402,10 +415,25 @@ class SipEndpoint(asyncio.DatagramProtocol):
             return
         call = Call(self, msg.get("call-id"), msg, addr, secrets.token_hex(6), audio_pt, event_pt)
         self.calls[call.call_id] = call
-        loop = asyncio.get_running_loop()
-        call.rtp = RtpStream(call)
-        await loop.create_datagram_endpoint(lambda: call.rtp, local_addr=(self.media_host, 0))
-        call.rtp.remote = (offer.host if offer.host not in ("", "0.0.0.0") else addr[0], offer.port)
+        caller = re.sub(r"[^0-9A-Za-z]", "", _uri(msg.get("from")).split("@")[0].split(":")[-1])[:20]
+        sender = f"voice-sip-{caller or 'anon'}-{secrets.token_hex(4)}"
+        try:
+            # The speech engines load here on the first call of the process: the call is answered once it can be
+            # spoken to, or refused (503) so that the PBX routes it elsewhere, never answered into dead air.
+            call.session = await self.make_session(SipSink(call), sender)
+        except Exception as exc:  # noqa: BLE001 - engines missing or the TTS server down
+            log.error("call refused call=%s: voice engines unavailable: %s", call.call_id[:12], exc)
+            self.calls.pop(call.call_id, None)
+            self.respond(msg, addr, 503, "Service Unavailable", to_tag=call.local_tag, extra=["Retry-After: 60"])
+            return
+        if call.ended:  # CANCEL meanwhile: end() found no session to close, so close it here
+            with contextlib.suppress(Exception):
+                await call.session.hangup()
+            return
+        rtp = RtpStream(call)
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: rtp, local_addr=(self.media_host, 0))
+        rtp.remote = (offer.host if offer.host not in ("", "0.0.0.0") else addr[0], offer.port)
+        call.rtp = rtp  # from now on the call is answered (a retransmitted INVITE gets the 200 OK)
         self.answered += 1
         log.info("INVITE answered call=%s codec=%s dtmf_pt=%s", call.call_id[:12], CODECS[audio_pt][0], event_pt)
         for attempt in range(7):  # 200 OK until the ACK arrives (RFC 3261 timer G, capped)
@@ -416,7 +444,7 @@ class SipEndpoint(asyncio.DatagramProtocol):
             await asyncio.sleep(min(0.5 * 2 ** attempt, 4))
         if not call.acked and not call.ended:  # no ACK: start anyway; media tells whether the caller is there
             call.acked = True
-            await self._start_session(call)
+            await call.session.start()
 
     def _sdp(self, call: Call) -> str:
         port = call.rtp.transport.get_extra_info("sockname")[1] if call.rtp and call.rtp.transport else 0
@@ -428,14 +456,6 @@ class SipEndpoint(asyncio.DatagramProtocol):
             lines += [f"a=rtpmap:{call.event_pt} telephone-event/8000", f"a=fmtp:{call.event_pt} 0-15"]
         lines += ["a=ptime:20", "a=sendrecv"]
         return "\r\n".join(lines) + "\r\n"
-
-    async def _start_session(self, call: Call) -> None:
-        if call.session is not None or call.ended:
-            return
-        caller = re.sub(r"[^0-9A-Za-z]", "", _uri(call.invite.get("from")).split("@")[0].split(":")[-1])[:20]
-        sender = f"voice-sip-{caller or 'anon'}-{secrets.token_hex(4)}"
-        call.session = await self.make_session(SipSink(call), sender)
-        await call.session.start()
 
     async def end(self, call: Call) -> None:
         if call.ended:

@@ -47,10 +47,6 @@ def _drafts(only: str | None = None) -> dict[str, Guide]:
     return out
 
 
-def _published_guides() -> list[Guide]:
-    return list(get_catalog().guides)
-
-
 def draft_retriever(only: str | None = None) -> tuple[Retriever, list[str]]:
     """(a Retriever over the published guides with the open drafts in their place, names of the drafts)."""
     global _cached
@@ -63,7 +59,7 @@ def draft_retriever(only: str | None = None) -> tuple[Retriever, list[str]]:
         if not drafts:
             result = (published, [])
         else:
-            guides = {g.name: g for g in _published_guides()}
+            guides = {g.name: g for g in get_catalog().guides}
             guides.update(drafts)
             result = (live.derive(file_retriever(), list(guides.values()), label="draft"), sorted(drafts))
         _cached = (key, *result)

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from core.db import session_scope
 from core.guides.diff import diff_guides
@@ -143,6 +143,15 @@ def _open_draft(versions: list[GuideVersion]) -> GuideVersion | None:
     return next((v for v in versions if v.status in OPEN_STATES), None)
 
 
+def _draft_of(session: Session, name: str, missing: str) -> tuple[GuideRecord, GuideVersion]:
+    """The guide and its open draft; GuideNotFound(missing) when there is none."""
+    record = _record(session, name)
+    draft = _open_draft(_versions(session, record.id)) if record else None
+    if draft is None:
+        raise GuideNotFound(missing)
+    return record, draft
+
+
 def _version_view(v: GuideVersion, live: GuideVersion | None = None) -> dict:
     return {
         "version": v.number, "status": v.status, "source": v.source, "based_on": v.based_on, "note": v.note,
@@ -226,10 +235,7 @@ def get_published(name: str) -> dict:
 
 def get_draft(name: str) -> dict:
     with session_scope() as session:
-        record = _record(session, name)
-        draft = _open_draft(_versions(session, record.id)) if record else None
-        if draft is None:
-            raise GuideNotFound("该办事指南目前没有草稿。")
+        _, draft = _draft_of(session, name, "该办事指南目前没有草稿。")
         return {"name": name, **_version_view(draft), "guide": draft.content}
 
 
@@ -335,10 +341,7 @@ def submit(name: str, actor: Any, *, note: str = "") -> dict:
     _require_edit(actor)
     staff_id, username = _who(actor)
     with session_scope() as session:
-        record = _record(session, name)
-        draft = _open_draft(_versions(session, record.id)) if record else None
-        if draft is None:
-            raise GuideNotFound("该办事指南没有可提交的草稿。")
+        record, draft = _draft_of(session, name, "该办事指南没有可提交的草稿。")
         if draft.status == REVIEW:
             raise InvalidState("草稿已在审核中。", state=REVIEW)
         draft.status, draft.submitted_by, draft.submitted_at = REVIEW, username, utcnow()
@@ -364,10 +367,7 @@ def publish(name: str, actor: Any, *, note: str = "", effective_from: object = N
     _check_window(start, end)
     staff_id, username = _who(actor)
     with session_scope() as session:
-        record = _record(session, name)
-        draft = _open_draft(_versions(session, record.id)) if record else None
-        if draft is None:
-            raise GuideNotFound("该办事指南没有待发布的草稿。")
+        record, draft = _draft_of(session, name, "该办事指南没有待发布的草稿。")
         if draft.status != REVIEW:
             raise InvalidState("请先提交审核，再由审核人发布。", state=draft.status)
         if (not get_settings().guide_self_publish and staff_id is not None
@@ -423,10 +423,7 @@ def discard_draft(name: str, actor: Any) -> dict:
     _require_edit(actor)
     staff_id, _ = _who(actor)
     with session_scope() as session:
-        record = _record(session, name)
-        draft = _open_draft(_versions(session, record.id)) if record else None
-        if draft is None:
-            raise GuideNotFound("该办事指南目前没有草稿。")
+        record, draft = _draft_of(session, name, "该办事指南目前没有草稿。")
         session.delete(draft)
         _touch(record)
         audit(session, staff_id, "guide.discard", "guide", name)
@@ -447,6 +444,12 @@ def revision(now: datetime | None = None) -> str:
 
 
 _parsed: dict[str, Guide] = {}     # content hash -> Guide: unchanged guides are not validated again
+
+
+def _remember(digest: str, guide: Guide) -> None:
+    if len(_parsed) > 2000:
+        _parsed.clear()
+    _parsed[digest] = guide
 
 
 def published_guides(now: datetime | None = None) -> list[Guide]:
@@ -478,9 +481,7 @@ def published_guides(now: datetime | None = None) -> list[Guide]:
                 logging.getLogger(__name__).error("guide %s version %s fails the schema: %s",
                                                   names.get(live.guide_id), live.number, errors[:3])
                 continue
-            if len(_parsed) > 2000:
-                _parsed.clear()
-            _parsed[live.content_hash] = guide
+            _remember(live.content_hash, guide)
         guides.append(guide)
     return guides
 
@@ -493,47 +494,57 @@ class SeedReport:
     errors: list[str]
 
 
-def seed_from_folder(folder: Path | None = None) -> SeedReport:
+def seed_from_folder(folder: Path | None = None, *, guides: list[Guide] | None = None) -> SeedReport:
     """Import the YAML guides: a new file becomes version 1, published; a changed file becomes a new published
     version only while nobody has edited that guide in the editor (its live version came from the seed and it has
-    no open draft). Safe to run at every start, in every process."""
-    folder = Path(folder or get_settings().knowledge_dir)
-    report = SeedReport([], [], [])
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            guide = load_guide(path)
-        except GuideError as exc:
-            report.errors.append(str(exc))
-            continue
-        try:
-            _seed_one(guide, report)
-        except IntegrityError:   # another process seeded the same guide at the same moment
-            continue
-    return report
+    no open draft). Safe to run at every start, in every process: one read of the store, writes only for what
+    changed. `guides`: the folder's guides when the caller has them loaded already (the process's YAML catalog);
+    otherwise each file is read here and a broken one is reported without stopping the others."""
+    errors: list[str] = []
+    if guides is None:
+        guides = []
+        for path in sorted(Path(folder or get_settings().knowledge_dir).glob("*.yaml")):
+            try:
+                guides.append(load_guide(path))
+            except GuideError as exc:
+                errors.append(str(exc))
+    contents = [(guide, content_of(guide)) for guide in guides]
+    for guide, content in contents:     # published_guides() need not validate this content again
+        _remember(content_hash(content), guide)
+    try:
+        return _seed(contents, errors)
+    except IntegrityError:              # another process seeded the same guides at the same moment: look again
+        return _seed(contents, errors)
 
 
-def _seed_one(guide: Guide, report: SeedReport) -> None:
-    content = content_of(guide)
-    digest = content_hash(content)
+def _seed(contents: list[tuple[Guide, dict]], errors: list[str]) -> SeedReport:
+    report = SeedReport([], [], list(errors))
     now = utcnow()
     with session_scope() as session:
-        record = _record(session, guide.name)
-        if record is None:
-            record = GuideRecord(name=guide.name, created_at=now, updated_at=now)
-            session.add(record)
-            session.flush()
-            number, based_on, note = 1, None, "从YAML导入（初始版本）"
-            report.added.append(guide.name)
-        else:
-            versions = _versions(session, record.id)
-            newest = max((v for v in versions if v.status == PUBLISHED), key=lambda v: v.number, default=None)
-            if (newest is None or newest.source != "seed" or newest.content_hash == digest
-                    or _open_draft(versions) is not None):
-                return
-            number, based_on, note = newest.number + 1, newest.number, "YAML文件已更新"
-            report.updated.append(guide.name)
-        session.add(GuideVersion(
-            guide_id=record.id, number=number, status=PUBLISHED, open_draft=None, content=content,
-            content_hash=digest, source="seed", based_on=based_on, note=note, author=SEED_AUTHOR,
-            created_at=now, updated_at=now, publisher=SEED_AUTHOR, published_at=now))
-        audit(session, None, "guide.seed", "guide", guide.name, version=number)
+        records = {r.name: r for r in session.scalars(select(GuideRecord))}
+        by_guide: dict[int, list[GuideVersion]] = {}
+        for version in session.scalars(select(GuideVersion).options(defer(GuideVersion.content))):
+            by_guide.setdefault(version.guide_id, []).append(version)
+        for guide, content in contents:
+            digest = content_hash(content)
+            record = records.get(guide.name)
+            if record is None:
+                record = GuideRecord(name=guide.name, created_at=now, updated_at=now)
+                session.add(record)
+                session.flush()
+                number, based_on, note = 1, None, "从YAML导入（初始版本）"
+                report.added.append(guide.name)
+            else:
+                versions = by_guide.get(record.id, [])
+                newest = max((v for v in versions if v.status == PUBLISHED), key=lambda v: v.number, default=None)
+                if (newest is None or newest.source != "seed" or newest.content_hash == digest
+                        or _open_draft(versions) is not None):
+                    continue
+                number, based_on, note = newest.number + 1, newest.number, "YAML文件已更新"
+                report.updated.append(guide.name)
+            session.add(GuideVersion(
+                guide_id=record.id, number=number, status=PUBLISHED, open_draft=None, content=content,
+                content_hash=digest, source="seed", based_on=based_on, note=note, author=SEED_AUTHOR,
+                created_at=now, updated_at=now, publisher=SEED_AUTHOR, published_at=now))
+            audit(session, None, "guide.seed", "guide", guide.name, version=number)
+    return report

@@ -11,6 +11,7 @@ from the stored guide; a new guide gets one covered item named after it.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from typing import Any
@@ -140,16 +141,14 @@ def _stored(name: str) -> dict | None:
     return None
 
 
-def guide_from_row(row: dict[str, str]) -> tuple[dict, list[dict]]:
-    """A guide (as data) from one spreadsheet row, on top of the stored guide of that name if there is one."""
+def guide_from_row(row: dict[str, str], stored: dict | None) -> tuple[dict, list[dict]]:
+    """A guide (as data) from one spreadsheet row, on top of `stored` (the stored guide of that name, if any)."""
     name = (row.get("事项名称") or "").strip()
-    stored = _stored(name) if name else None
     errors: list[dict] = []
-    guide: dict = dict(stored) if stored else {
+    guide: dict = copy.deepcopy(stored) if stored else {
         "kind": "item", "items": [], "situations": [], "form": [], "disclaimer": DISCLAIMER,
         "where": {"windows": [], "note": "", "online": {"available": False, "channels": [], "note": ""}},
     }
-    guide = yaml.safe_load(yaml.safe_dump(guide, allow_unicode=True))   # a deep copy
     for title, path in COLUMNS:
         if title not in row or row[title] is None:
             continue
@@ -178,13 +177,13 @@ def guide_from_row(row: dict[str, str]) -> tuple[dict, list[dict]]:
     return guide, errors
 
 
-def _save(name: str, data: dict, actor: Any, errors: list[dict]) -> dict:
+def _save(name: str, data: dict, current: dict | None, actor: Any, errors: list[dict]) -> dict:
+    """Save `data` as the draft of `name` unless it has errors or equals `current` (its draft, else live version)."""
     if errors:
         return {"name": name, "status": "error", "errors": errors}
     guide, problems = field_errors(data)
     if guide is None:
         return {"name": name, "status": "error", "errors": problems}
-    current = _stored(name)
     if current is not None and store.content_hash(current) == store.content_hash(store.content_of(guide)):
         return {"name": name, "status": "unchanged", "errors": []}
     store.save_draft(name, data, actor, note="批量导入", source="import")
@@ -213,8 +212,9 @@ def import_csv(text: str, actor: Any) -> dict:
                 rows.append({"row": number, "name": "", "status": "error",
                              "errors": [{"field": "name", "message": "必填"}]})
             continue
-        data, errors = guide_from_row(row)
-        rows.append({"row": number, **_save(name, data, actor, errors)})
+        stored = _stored(name)
+        data, errors = guide_from_row(row, stored)
+        rows.append({"row": number, **_save(name, data, stored, actor, errors)})
     report = _report(rows)
     report["ignored_columns"] = unknown
     return report
@@ -238,5 +238,5 @@ def import_yaml(text: str, actor: Any) -> dict:
             rows.append({"row": number, "name": "", "status": "error",
                          "errors": [{"field": "name", "message": "必填"}]})
             continue
-        rows.append({"row": number, **_save(name, data, actor, [])})
+        rows.append({"row": number, **_save(name, data, _stored(name), actor, [])})
     return _report(rows)

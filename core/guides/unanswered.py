@@ -1,7 +1,8 @@
 """The unanswered-question queue: what callers asked that the guides could not answer.
 
 The dialogue records a question when the assistant refused it (no guide found), fell back ("not understood"),
-or offered "did you mean" and the caller did not take a suggestion. Text is stored masked (core/privacy), the
+or offered "did you mean"; the last is recorded when offered and marked `accepted` (off the open list) when the
+same caller picks one of the suggestions within the hour (`accepted()`). Text is stored masked (core/privacy), the
 sender only as a hash. Editors see open questions grouped by similarity (shared content words) and ranked
 by how often they were asked, and turn a group into an example question of a guide (its draft, reviewed and
 published as a new version), into a request for a new guide, or dismiss it.

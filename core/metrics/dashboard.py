@@ -20,13 +20,14 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
-from core.conversation_events import day_start, local_day, today
+from core.conversation_events import day_start, local_day
 from core.db import session_scope
 from core.models import ConversationEvent, Rating, RatingFollowup, StaffAccount, Ticket
 from core.ratings.service import BAD_LEVELS, GOOD_LEVELS, LEVELS
+from core.validators import today_local as today
 from core.workdays import working_days_between
 
 MAX_RANGE_DAYS = 366
@@ -73,35 +74,33 @@ def _in_range(since: date, until: date):
 
 
 # -- conversations, turns, channels, guides ------------------------------------------------------------------------
+def _count_if(condition):
+    """COUNT of the rows where `condition` holds (one pass, next to other counts)."""
+    return func.count(case((condition, 1)))
+
+
 def _conversation_figures(session: Session, since: date, until: date) -> dict[str, Any]:
     rng = _in_range(since, until)
     turn = and_(rng, ConversationEvent.kind == "turn")
-    conversations = session.scalar(select(func.count(distinct(ConversationEvent.conversation))).where(turn)) or 0
-    turns = session.scalar(select(func.count()).select_from(ConversationEvent).where(turn)) or 0
-    assistant = and_(turn, ConversationEvent.answered_by == "assistant")
-    assistant_turns = session.scalar(select(func.count()).select_from(ConversationEvent).where(assistant)) or 0
-    unanswered = session.scalar(select(func.count()).select_from(ConversationEvent).where(
-        assistant, (ConversationEvent.fallback.is_(True)) | (ConversationEvent.declined.is_(True)))) or 0
-    fallbacks = session.scalar(select(func.count()).select_from(ConversationEvent).where(
-        assistant, ConversationEvent.fallback.is_(True))) or 0
+    assistant = ConversationEvent.answered_by == "assistant"
+    fallback = ConversationEvent.fallback.is_(True)
+    unanswered = and_(assistant, fallback | ConversationEvent.declined.is_(True))
+    # conversations, turns, assistant turns, unanswered assistant turns: for the range and per day
+    counts = (func.count(distinct(ConversationEvent.conversation)), func.count(), _count_if(assistant),
+              _count_if(unanswered))
+    conversations, turns, assistant_turns, unanswered_turns, fallbacks = session.execute(
+        select(*counts, _count_if(and_(assistant, fallback))).where(turn)).one()
+    counts_by_day = {day: rest for day, *rest in session.execute(
+        select(ConversationEvent.day, *counts).where(turn).group_by(ConversationEvent.day))}
     talked = select(ConversationEvent.conversation).where(turn)
     handed = session.scalar(select(func.count(distinct(ConversationEvent.conversation))).where(
         rng, ConversationEvent.kind.in_(HANDOFF_REQUEST_KINDS), ConversationEvent.conversation.in_(talked))) or 0
-
-    by_day_rows = session.execute(select(
-        ConversationEvent.day, ConversationEvent.channel, func.count(distinct(ConversationEvent.conversation)),
-        func.count()).where(turn).group_by(ConversationEvent.day, ConversationEvent.channel)).all()
-    unanswered_by_day = dict(session.execute(select(ConversationEvent.day, func.count()).where(
-        assistant, (ConversationEvent.fallback.is_(True)) | (ConversationEvent.declined.is_(True)))
-        .group_by(ConversationEvent.day)).all())
-    assistant_by_day = dict(session.execute(select(ConversationEvent.day, func.count()).where(assistant)
-                                            .group_by(ConversationEvent.day)).all())
-    conversations_by_day = dict(session.execute(select(
-        ConversationEvent.day, func.count(distinct(ConversationEvent.conversation))).where(turn)
-        .group_by(ConversationEvent.day)).all())
     handoffs_by_day = dict(session.execute(select(
         ConversationEvent.day, func.count(distinct(ConversationEvent.conversation))).where(
         rng, ConversationEvent.kind.in_(HANDOFF_REQUEST_KINDS)).group_by(ConversationEvent.day)).all())
+    by_day_rows = session.execute(select(
+        ConversationEvent.day, ConversationEvent.channel, func.count(distinct(ConversationEvent.conversation)))
+        .where(turn).group_by(ConversationEvent.day, ConversationEvent.channel)).all()
     by_channel_rows = session.execute(select(
         ConversationEvent.channel, func.count(distinct(ConversationEvent.conversation)), func.count())
         .where(turn).group_by(ConversationEvent.channel).order_by(ConversationEvent.channel)).all()
@@ -109,25 +108,24 @@ def _conversation_figures(session: Session, since: date, until: date) -> dict[st
         turn, ConversationEvent.guide.is_not(None)).group_by(ConversationEvent.guide)
         .order_by(func.count().desc(), ConversationEvent.guide).limit(TOP_GUIDES)).all()
 
-    channels = sorted({channel for _, channel, _, _ in by_day_rows})
+    channels = sorted({channel for _, channel, _ in by_day_rows})
     per_day: dict[date, dict[str, Any]] = {}
     for day in _days(since, until):
-        per_day[day] = {"day": day.isoformat(), "conversations": int(conversations_by_day.get(day, 0)), "turns": 0,
+        day_conversations, day_turns, day_assistant, day_unanswered = counts_by_day.get(day, (0, 0, 0, 0))
+        per_day[day] = {"day": day.isoformat(), "conversations": int(day_conversations), "turns": int(day_turns),
                         "by_channel": {c: 0 for c in channels}, "handoffs": int(handoffs_by_day.get(day, 0)),
-                        "assistant_turns": int(assistant_by_day.get(day, 0)),
-                        "unanswered": int(unanswered_by_day.get(day, 0))}
-    for day, channel, convs, count in by_day_rows:
-        per_day[day]["turns"] += int(count)
+                        "assistant_turns": int(day_assistant), "unanswered": int(day_unanswered)}
+    for day, channel, convs in by_day_rows:
         per_day[day]["by_channel"][channel] = int(convs)
     for entry in per_day.values():
         entry["handoff_rate"] = _rate(entry["handoffs"], entry["conversations"])
         entry["unanswered_rate"] = _rate(entry["unanswered"], entry["assistant_turns"])
     return {
         "conversations": int(conversations), "turns": int(turns), "assistant_turns": int(assistant_turns),
-        "unanswered_turns": int(unanswered), "fallback_turns": int(fallbacks),
+        "unanswered_turns": int(unanswered_turns), "fallback_turns": int(fallbacks),
         "handoff_conversations": int(handed), "contained_conversations": int(conversations - handed),
         "containment_rate": _rate(conversations - handed, conversations),
-        "handoff_rate": _rate(handed, conversations), "unanswered_rate": _rate(unanswered, assistant_turns),
+        "handoff_rate": _rate(handed, conversations), "unanswered_rate": _rate(unanswered_turns, assistant_turns),
         "channels": channels, "by_day": per_day,
         "by_channel": [{"channel": c, "conversations": int(n), "turns": int(t)} for c, n, t in by_channel_rows],
         "top_guides": [{"guide": g, "count": int(n)} for g, n in guides],
@@ -170,17 +168,21 @@ def _handoff_figures(session: Session, since: date, until: date) -> dict[str, An
 
 # -- ratings and follow-ups ------------------------------------------------------------------------------------------
 def _rating_figures(session: Session, since: date, until: date, on: date) -> dict[str, Any]:
-    valid = and_(Rating.day >= since, Rating.day <= until, Rating.status == "valid")
+    in_range = and_(Rating.day >= since, Rating.day <= until)
+    valid = and_(in_range, Rating.status == "valid")
     counts = {str(level): 0 for level in sorted(LEVELS)}
-    for level, n in session.execute(select(Rating.level, func.count()).where(valid).group_by(Rating.level)):
-        counts[str(level)] = int(n)
+    per_day: dict[tuple[date, int], int] = {}
+    excluded = 0
+    for d, level, status, n in session.execute(select(Rating.day, Rating.level, Rating.status, func.count())
+                                               .where(in_range).group_by(Rating.day, Rating.level, Rating.status)):
+        if status != "valid":
+            excluded += int(n)
+            continue
+        counts[str(level)] += int(n)
+        per_day[(d, int(level))] = int(n)
     total = sum(counts.values())
     good = sum(counts[str(level)] for level in GOOD_LEVELS)
     bad = sum(counts[str(level)] for level in BAD_LEVELS)
-    excluded = session.scalar(select(func.count()).select_from(Rating).where(
-        Rating.day >= since, Rating.day <= until, Rating.status != "valid")) or 0
-    per_day = {(d, int(level)): int(n) for d, level, n in session.execute(
-        select(Rating.day, Rating.level, func.count()).where(valid).group_by(Rating.day, Rating.level))}
     trend = []
     for day in _days(since, until):
         levels = {level: per_day.get((day, level), 0) for level in LEVELS}

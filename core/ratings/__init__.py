@@ -2,7 +2,7 @@
 
     service.py  invite (rating_request), rate (one per conversation and per 办件 / ticket), attribution,
                 follow-ups of bad ratings with working-day deadlines, appeals decided by a second supervisor,
-                guides_with_inaccuracy_ratings (the guide editor's queue)
+                guides_with_inaccuracy_ratings (guides rated 办事指南不准确 / 答案不准确, for the guide editors)
     errors.py   RatingError and its subclasses, each with a `code` and a Chinese `message`
 
 Subjects: `conversation:<sender>`, `application:<number>`, `ticket:<number>`; one rating and at most one

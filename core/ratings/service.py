@@ -17,11 +17,11 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.conversation_events import conversation_key, has_conversation, last_guide, local_day, record, today
+from core.conversation_events import conversation_key, has_conversation, last_guide, local_day, record
 from core.db import session_scope
 from core.models import (
     Application,
@@ -40,6 +40,7 @@ from core.ratings.errors import AlreadyRated, InvalidRating, InvalidState, NotAl
 from core.settings import get_settings
 from core.staff.audit import audit
 from core.staff.roles import has_role
+from core.validators import today_local as today
 from core.workdays import add_working_days, working_days_between
 
 log = logging.getLogger("hotline.ratings")
@@ -51,10 +52,8 @@ GOOD_LEVELS = (3, 4, 5)                   # 好评 in the national scheme
 KEYPAD = {5: "1", 4: "2", 3: "3", 2: "4", 1: "5"}
 TAGS = ("答案不准确", "办事指南不准确", "没听懂我的问题", "等待太久", "服务态度不好", "问题没有解决", "其他")
 INACCURACY_TAGS = ("办事指南不准确", "答案不准确")
-MAX_TAGS = len(TAGS)
 MAX_COMMENT = 300
 MAX_NOTE = 1000
-SUBJECTS = ("conversation", "application", "ticket")
 # what ends a service, so the caller is invited to rate it: trigger -> subject
 END_TRIGGERS = {"goodbye": "conversation", "handoff_closed": "conversation",
                 "application_submitted": "application", "ticket_created": "ticket"}
@@ -124,7 +123,7 @@ def check_tags(tags: Any) -> list[str]:
     unknown = [t for t in tags if t not in TAGS]
     if unknown:
         raise InvalidRating(f"不支持的评价标签：{'、'.join(unknown[:3])}。可选：{'、'.join(TAGS)}。", field="tags")
-    return list(dict.fromkeys(tags))[:MAX_TAGS]
+    return list(dict.fromkeys(tags))
 
 
 def check_number(number: Any) -> str | None:
@@ -292,9 +291,6 @@ def rate(sender: str, level: Any, *, tags: Any = None, comment: Any = "", number
     with session_scope() as session:
         subject, attribution = _subject(session, sender, number)
         key = _subject_key(subject, sender, number)
-        if session.scalar(select(Rating.id).where(Rating.subject_key == key)) is not None:
-            raise AlreadyRated("您已经评价过了，感谢您的反馈。" if subject == "conversation"
-                               else "这件办件已经评价过了，感谢您的反馈。", subject=subject)
         invitation = session.scalar(select(RatingInvitation).where(RatingInvitation.subject_key == key))
         if invitation is not None and subject == "conversation" and attribution["served_by"] == "assistant":
             attribution = {**attribution, **{k: v for k, v in (invitation.attribution or {}).items() if v}}
@@ -308,10 +304,11 @@ def rate(sender: str, level: Any, *, tags: Any = None, comment: Any = "", number
                         status="valid", day=day, created_at=now)
         session.add(rating)
         try:
-            session.flush()
+            session.flush()   # one rating per subject: the unique subject_key decides, also between processes
         except IntegrityError:
             session.rollback()
-            raise AlreadyRated("您已经评价过了，感谢您的反馈。", subject=subject) from None
+            raise AlreadyRated("您已经评价过了，感谢您的反馈。" if subject == "conversation"
+                               else "这件办件已经评价过了，感谢您的反馈。", subject=subject) from None
         followup = None
         if level in BAD_LEVELS:
             due = add_working_days(day, get_settings().rating_followup_working_days)
@@ -552,11 +549,3 @@ def guides_with_inaccuracy_ratings(session: Session, since: date | datetime | No
         entry["last_at"] = _iso(rating.created_at)
         entry["rating_ids"].append(rating.id)
     return sorted(found.values(), key=lambda e: (-e["count"], e["guide"]))
-
-
-def counts_by_level(session: Session, since: date, until: date) -> dict[int, int]:
-    rows = session.execute(select(Rating.level, func.count()).where(
-        Rating.day >= since, Rating.day <= until, Rating.status == "valid").group_by(Rating.level))
-    counts = {level: 0 for level in sorted(LEVELS)}
-    counts.update({int(level): int(n) for level, n in rows})
-    return counts

@@ -17,8 +17,8 @@ names. There are no real labelled appeals below level 1, so these are less certa
 level-1 probability. Below the TICKET_MANUAL_THRESHOLD setting `manual` is true and the ticket service
 puts the ticket in the manual-classification queue instead of guessing.
 
-The model (core/tickets/model/: model.json + weights.npz, numpy arrays only) is loaded once per process,
-on first use or by warm_up(). Without the e5 encoder the TF-IDF model runs alone, with its own calibration.
+The model (core/tickets/model/: model.json + weights.npz, numpy arrays only) is loaded once per process, on
+first use (about 2 s: the e5 export with its one tokenizer, ~0.5 GB of memory), not at start-up. Without the e5 encoder the TF-IDF model runs alone, with its own calibration.
 """
 from __future__ import annotations
 
@@ -63,11 +63,6 @@ def _log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _bigrams(text: str) -> set[str]:
-    han = features.han_only(text)
-    return {han[i:i + 2] for i in range(len(han) - 1)} | (set(han) if len(han) == 1 else set())
-
-
 class TicketClassifier:
     """A trained model folder plus (when present) the e5 encoder."""
 
@@ -96,21 +91,17 @@ class TicketClassifier:
         self.ref_vectors = arrays["ref_vectors"].astype(np.float32)
         self.ref_names = refs["names"]                              # index -> name text for lexical overlap
         self.lexical_weight = float(refs["lexical_weight"])
-        self._ref_bigrams = [_bigrams(n) for n in self.ref_names]
+        self._ref_bigrams = [features.han_bigrams(n) for n in self.ref_names]
         self.encoder = None
-        self.tokenizer = None
         if e5_dir is not None:
             self._load_encoder(Path(e5_dir), threads)
         self._lock = threading.Lock()
 
     def _load_encoder(self, e5_dir: Path, threads: int) -> None:
         try:
-            from tokenizers import Tokenizer
-
             from nlu.components.e5_onnx import E5Encoder
 
             self.encoder = E5Encoder(e5_dir, threads=threads, max_length=features.E5_WINDOW_TOKENS)
-            self.tokenizer = Tokenizer.from_file(str(e5_dir / "tokenizer.json"))
         except (FileNotFoundError, OSError, ImportError) as exc:
             log.warning("ticket classifier runs without the e5 encoder (TF-IDF only): %s", exc)
             self.encoder = None
@@ -133,7 +124,7 @@ class TicketClassifier:
             return None
         head, full = features.split_head(text)
         full = features.clean(full)
-        second = features.second_chunk(full, self.tokenizer) if self.second else ""
+        second = features.second_chunk(full, self.encoder.tokenizer) if self.second else ""
         inputs = [full] + ([second] if second else []) + ([head] if self.head else [])
         with self._lock:  # one onnxruntime session, one thread per call
             vectors = self.encoder.encode(inputs)
@@ -155,7 +146,7 @@ class TicketClassifier:
 
     # -- level 2 and 3 -------------------------------------------------------------------------------------------------
     def _ref_scores(self, text: str, vector: np.ndarray | None, indices: list[int]) -> np.ndarray:
-        grams = _bigrams(text)
+        grams = features.han_bigrams(text)
         lexical = np.array([len(self._ref_bigrams[i] & grams) / max(1, len(self._ref_bigrams[i]))
                             for i in indices], dtype=np.float32)
         if vector is None:
@@ -220,11 +211,3 @@ def get_classifier() -> TicketClassifier:
 def classify(text: str) -> Classification:
     """Classify one appeal with the process-wide model."""
     return get_classifier().classify(text)
-
-
-def warm_up() -> None:
-    """Load the model and the encoder at process start, not on the first caller's appeal."""
-    try:
-        classify("小区门口的路灯坏了")
-    except Exception:  # the process still starts; classification requests get a 503 and tickets go to manual
-        log.exception("ticket classifier warm-up failed")

@@ -38,7 +38,7 @@ from core.models import StaffAccount, Ticket, TicketEvent, utcnow
 from core.privacy import mask_name, mask_phone, mask_text
 from core.settings import get_settings
 from core.staff.audit import audit
-from core.tickets.places import char_pairs, same_place
+from core.tickets.places import problem_pairs, same_place
 from core.tickets.routing import RoutingError, load_routing
 from core.tickets import service as tickets
 from core.tickets.service import APPEAL_TYPES, OPEN_STATES, STATES, add_event, normalize_number
@@ -601,13 +601,8 @@ def unlink(number: str, staff: Any, reason: str, *, today: date | None = None) -
 def _hot_edge(a: Ticket, b: Ticket, alike: float) -> bool:
     if a.duplicate_of == b.id or b.duplicate_of == a.id:
         return True
-    if same_place(a.place_key, b.place_key):       # the same rule as duplicate detection (core/tickets/service.py)
-        needed = tickets.SAME_PROBLEM
-        if a.level2 and a.level2 == b.level2:
-            needed = tickets.SAME_PROBLEM_SAME_LEVEL3 if a.level3 and a.level3 == b.level3 \
-                else tickets.SAME_PROBLEM_SAME_LEVEL2
-        if alike >= needed:
-            return True
+    if same_place(a.place_key, b.place_key) and tickets.same_problem(alike, a.level2, a.level3, b):
+        return True                                # the rule of duplicate detection (core/tickets/service.py)
     if a.level3 and a.level1 == b.level1 and a.level2 == b.level2 and a.level3 == b.level3:
         return alike >= HOT_TEXT_SAME_LEVEL3
     return alike >= HOT_TEXT_ALIKE
@@ -615,8 +610,8 @@ def _hot_edge(a: Ticket, b: Ticket, alike: float) -> bool:
 
 @lru_cache(maxsize=20000)
 def _grams(text: str) -> frozenset[str]:
-    """Character pairs of a description (places.likeness), cached: descriptions never change once filed."""
-    return frozenset(char_pairs(text))
+    """The pairs places.likeness compares (without place and time), cached: descriptions never change once filed."""
+    return frozenset(problem_pairs(text))
 
 
 def hot_issues(*, days: int | None = None, limit: int = 10, min_size: int = 2,

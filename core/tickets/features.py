@@ -28,6 +28,13 @@ def han_only(text: str) -> str:
     return _NOT_HAN.sub("", text or "")
 
 
+def han_bigrams(text: str) -> set[str]:
+    """Pairs of adjacent Chinese characters of a text (the character itself when it has only one): the lexical
+    overlap of an appeal with the category names that level 2 and 3 are chosen by (training and inference)."""
+    han = han_only(text)
+    return {han[i:i + 2] for i in range(len(han) - 1)} | (set(han) if len(han) == 1 else set())
+
+
 def split_head(text: str) -> tuple[str, str]:
     """(head, full text): the title if a space ends it early, else the first HEAD_CHARS characters."""
     text = _SPACES.sub(" ", (text or "").strip())[:MAX_CHARS]
@@ -85,11 +92,21 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", (text or "").strip())[:MAX_CHARS]
 
 
+def token_offsets(text: str, tokenizer) -> list[tuple[int, int]]:
+    """Character offsets of every token of `text`, also when `tokenizer` truncates (the encoder's own does):
+    the tokens cut off come back as its overflowing pieces, in order (E5Encoder truncates with stride 0)."""
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    offsets = list(encoding.offsets)
+    for piece in encoding.overflowing:
+        offsets.extend(piece.offsets)
+    return offsets
+
+
 def second_chunk(text: str, tokenizer) -> str:
     """The text of e5 tokens E5_SECOND_START.. (the part of a long appeal the first 128-token window
-    misses), or "" for a short one. `tokenizer` is a `tokenizers.Tokenizer` without truncation."""
+    misses), or "" for a short one. `tokenizer` is a `tokenizers.Tokenizer` (the E5Encoder's)."""
     text = clean(text)
-    offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+    offsets = token_offsets(text, tokenizer)
     if len(offsets) <= E5_SECOND_START + 8:
         return ""
     end = min(len(offsets), E5_SECOND_START + E5_SECOND_SIZE) - 1

@@ -86,9 +86,14 @@ def problem_words(text: str) -> str:
     return _PLACE_NOISE.sub(" ", clean)
 
 
+def problem_pairs(text: str) -> set[str]:
+    """The character pairs of a description that say what the problem is (what `likeness` compares)."""
+    return char_pairs(problem_words(text))
+
+
 def likeness(a: str, b: str) -> float:
     """Share of character pairs two descriptions of problems have in common (0-1, overlap coefficient)."""
-    x, y = char_pairs(problem_words(a)), char_pairs(problem_words(b))
+    x, y = problem_pairs(a), problem_pairs(b)
     if not x or not y:
         return 0.0
     return len(x & y) / min(len(x), len(y))

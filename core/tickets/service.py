@@ -1,7 +1,7 @@
 """Tickets (工单): filing a citizen's appeal, its deadline, duplicates, and the caller's progress check.
 
 Every channel files through `file_ticket` (the intake conversation, a call-back request from the agent
-queue, staff). It classifies the appeal (core/tickets/classifier.py) and routes it to a department
+queue). It classifies the appeal (core/tickets/classifier.py) and routes it to a department
 (core/tickets/routing.py); when the classifier is unsure the ticket waits in the manual-classification
 queue (`classification == "pending"`) instead of going to a guessed department. A ticket about the same
 problem at the same place as an open ticket filed recently is linked to it (`duplicate_of`).
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from core import validators
 from core.db import session_scope
 from core.models import Ticket, TicketEvent, utcnow
-from core.privacy import mask_phone, mask_text
+from core.privacy import mask_text
 from core.settings import get_settings
 from core.tickets.places import likeness, place_key, same_place
 from core.validators import TZ, today_local
@@ -47,6 +47,8 @@ MAX_DESCRIPTION = 2000
 SAME_PROBLEM = 0.3
 SAME_PROBLEM_SAME_LEVEL2 = 0.15
 SAME_PROBLEM_SAME_LEVEL3 = 0.1
+# A request for help (求助) naming a vulnerable person or a basic need cut off is urgent: replied to sooner.
+URGENT_HELP = re.compile(r"老人|残疾|孩子|断水|断电|停暖|被困|没饭吃|生病")
 
 
 class TicketError(Exception):
@@ -72,7 +74,7 @@ class Appeal:
     anonymous: bool = False
     channel: str = "web"
     sender: str = ""
-    source: str = "conversation"          # conversation callback staff
+    source: str = "conversation"          # conversation | callback
     urgent: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -222,12 +224,18 @@ def find_duplicate(session: Session, *, key: str, description: str, level2: str,
         if ticket.id == exclude or not same_place(key, ticket.place_key):
             continue
         score = likeness(description, ticket.description)
-        needed = SAME_PROBLEM
-        if level2 and level2 == ticket.level2:
-            needed = SAME_PROBLEM_SAME_LEVEL3 if level3 and level3 == ticket.level3 else SAME_PROBLEM_SAME_LEVEL2
-        if score >= needed and score > best_score:
+        if same_problem(score, level2, level3, ticket) and score > best_score:
             best, best_score = ticket, score
     return best
+
+
+def same_problem(alike: float, level2: str, level3: str, other: Ticket) -> bool:
+    """Whether a description `alike` (places.likeness) to `other`'s, at the same place, is the same problem:
+    less likeness is needed when the classifier put both in the same level-2 or level-3 category."""
+    needed = SAME_PROBLEM
+    if level2 and level2 == other.level2:
+        needed = SAME_PROBLEM_SAME_LEVEL3 if level3 and level3 == other.level3 else SAME_PROBLEM_SAME_LEVEL2
+    return alike >= needed
 
 
 def file_ticket(appeal: Appeal) -> Filed:
@@ -245,7 +253,7 @@ def file_ticket(appeal: Appeal) -> Filed:
     classes = classify(appeal.description + (" " + appeal.address if appeal.address else ""))
     settings = get_settings()
     today = today_local()
-    urgent = appeal.urgent or appeal.appeal_type == "求助" and bool(re.search(r"老人|残疾|孩子|断水|断电|停暖|被困|没饭吃|生病", appeal.description))
+    urgent = appeal.urgent or (appeal.appeal_type == "求助" and bool(URGENT_HELP.search(appeal.description)))
     due = add_working_days(today, reply_days(appeal.appeal_type, urgent))
     pending = classes["manual"] or not classes["level1"]
     with session_scope() as session:
@@ -328,7 +336,3 @@ def progress_text(view: dict[str, Any]) -> str:
     for entry in view.get("progress", [])[-3:]:
         lines.append(f"• {entry['at'][:16].replace('T', ' ')} {entry['text']}")
     return "\n".join(lines)
-
-
-def masked_phone(phone: str | None) -> str:
-    return mask_phone(phone) if phone else ""

@@ -41,7 +41,8 @@ def second_browser():
     yield from _chromium()
 
 
-def _chromium():
+def _chromium(*extra_flags: str):
+    """A headless Chromium with CHROMIUM_FLAGS (and `extra_flags`, e.g. a fake microphone) in its own profile."""
     if not CHROMEDRIVER.exists():
         service_missing(f"{CHROMEDRIVER} is missing: `make system-deps` installs Debian's chromium and chromium-driver")
     try:
@@ -54,7 +55,7 @@ def _chromium():
     options = webdriver.ChromeOptions()
     if CHROMIUM.exists():
         options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -19,7 +19,7 @@ try:
 except ImportError:  # the `browser` fixture reports the missing package
     pass
 
-# the login form of connectors/staff/static/staff.js (the dashboard has its own ids)
+# the login form every console shows (connectors/staff/static/staff.js)
 LOGIN_FIELDS = ("login-username", "login-password")
 
 
@@ -46,13 +46,12 @@ def serve_gateway(start_seconds: float = 60) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def log_in(browser, url: str, username: str, password: str, *, timeout: float = 15,
-           fields: tuple[str, str] = LOGIN_FIELDS) -> WebDriverWait:
+def log_in(browser, url: str, username: str, password: str, *, timeout: float = 15) -> WebDriverWait:
     """Open a console page (url: the page's full address) and submit its login form with Enter; returns a wait."""
     wait = WebDriverWait(browser, timeout)
     browser.get(url)
-    wait.until(EC.visibility_of_element_located((By.ID, fields[0]))).send_keys(username)
-    browser.find_element(By.ID, fields[1]).send_keys(password + Keys.ENTER)
+    wait.until(EC.visibility_of_element_located((By.ID, LOGIN_FIELDS[0]))).send_keys(username)
+    browser.find_element(By.ID, LOGIN_FIELDS[1]).send_keys(password + Keys.ENTER)
     return wait
 
 

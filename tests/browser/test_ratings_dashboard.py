@@ -83,8 +83,7 @@ def gateway(staff_db, monkeypatch):
 
 
 def login(browser, gateway: str, user) -> WebDriverWait:
-    return log_in(browser, gateway + "/dashboard", user.username, user.password, timeout=TIMEOUT,
-                  fields=("db-username", "db-password"))
+    return log_in(browser, gateway + "/dashboard", user.username, user.password, timeout=TIMEOUT)
 
 
 def values(browser, selector: str) -> list[float]:
@@ -94,7 +93,7 @@ def values(browser, selector: str) -> list[float]:
 def test_dashboard_plots_a_scripted_day(browser, gateway, scripted_day, make_staff):  # noqa: F811
     supervisor = make_staff("supervisor", display_name="班长01")
     wait = login(browser, gateway, supervisor)
-    wait.until(EC.text_to_be_present_in_element((By.ID, "db-who"), "班长01"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "me-name"), "班长01"))
     wait.until(EC.visibility_of_element_located((By.ID, "db-card-conversations")))
     # the default range is the last 7 days: today's 8 conversations and yesterday's one
     assert browser.find_element(By.CSS_SELECTOR, "#db-card-conversations .db-card-value").text == "9"
@@ -136,5 +135,5 @@ def test_dashboard_plots_a_scripted_day(browser, gateway, scripted_day, make_sta
 def test_dashboard_refuses_an_agent(browser, gateway, make_staff):
     agent = make_staff("agent")
     wait = login(browser, gateway, agent)
-    wait.until(EC.text_to_be_present_in_element((By.ID, "db-login-error"), "没有班长"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "login-error"), "没有班长"))
     assert not browser.find_element(By.ID, "db-board").is_displayed()

@@ -4,17 +4,14 @@ and the spoken answer appear in the chat. Needs the live stack and Debian's chro
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 
 import pytest
 
 from speech.audio import write_wav
 from speech.textnorm import normalize_transcript
-from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
+from tests.browser.conftest import _chromium
 from tests.browser.test_widget import open_widget
-from tests.services import service_missing
 from tests.voice_client import clip_pcm, references
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,33 +21,10 @@ CLIP = "fr_BAC009S0764W0121.wav"
 @pytest.fixture
 def mic_browser(tmp_path):
     """Chromium whose microphone is a WAV file: 7 s of silence (the greeting plays), the clip, silence."""
-    if not CHROMEDRIVER.exists():
-        service_missing(f"{CHROMEDRIVER} is missing: `make system-deps` installs chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     capture = tmp_path / "mic.wav"
     write_wav(capture, b"\x00" * (16000 * 2 * 7) + clip_pcm(CLIP, 16000) + b"\x00" * (16000 * 2 * 40), 16000)
-    profile = tempfile.mkdtemp(prefix="hotline-chromium-")
-    options = webdriver.ChromeOptions()
-    if CHROMIUM.exists():
-        options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-audio-capture={capture}", "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        try:
-            for entry in driver.get_log("browser"):
-                print(f"[console {entry.get('level')}] {entry.get('message')}")
-        except Exception:  # noqa: BLE001 - diagnostics only
-            pass
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from _chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                         f"--use-file-for-fake-audio-capture={capture}", "--autoplay-policy=no-user-gesture-required")
 
 
 def _messages(driver) -> list[tuple[str, str]]:

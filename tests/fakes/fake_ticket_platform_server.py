@@ -11,19 +11,77 @@ served from memory on 127.0.0.1.
 requests with 503 (a platform that recovers, for the retries); `stop()` takes it off the network (down).
 A test plays the department with `set_state(...)` and `add_reply(...)`.
 
-Run by hand: python tests/fakes/fake_ticket_platform_server.py --port 8766 --token t
+Run by hand: python -m tests.fakes.fake_ticket_platform_server --port 8766 --token t
 """
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
+from tests.fakes.json_http import FakeJsonServer, JsonHandler, run_by_hand
 
-class FakeTicketPlatform:
+
+class TicketPlatformHandler(JsonHandler):
+    def _refuse(self) -> bool:
+        """Outage simulation and the token check; True when the request was answered already."""
+        fake = self.fake
+        if fake.fail_with:
+            self.send_json(fake.fail_with, {"message": "forced failure"})
+            return True
+        if fake.fail_next > 0:
+            fake.fail_next -= 1
+            self.send_json(503, {"message": "temporarily unavailable"})
+            return True
+        if self.headers.get("Authorization") != f"Bearer {fake.token}":
+            self.send_json(401, {"message": "unauthorized"})
+            return True
+        return False
+
+    def do_GET(self) -> None:
+        fake = self.fake
+        path = urlparse(self.path).path
+        fake.requests.append({"method": "GET", "path": path, "auth": self.headers.get("Authorization")})
+        if path == "/health":
+            return self.send_json(200, {"status": "ok"})
+        if self._refuse():
+            return None
+        parts = path.strip("/").split("/")
+        record = fake.tickets.get(unquote(parts[1])) if len(parts) == 2 and parts[0] == "tickets" else None
+        if record is None:
+            return self.send_json(404, {"message": "no such ticket"})
+        return self.send_json(200, {k: v for k, v in record.items() if k != "body"})
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        path = urlparse(self.path).path
+        body = self.read_json()
+        fake.requests.append({"method": "POST", "path": path, "auth": self.headers.get("Authorization"),
+                              "idempotency_key": self.headers.get("Idempotency-Key"), "body": body})
+        if self._refuse():
+            return None
+        if path != "/tickets":
+            return self.send_json(404, {"message": "not found"})
+        if not isinstance(body, dict) or not body.get("number"):
+            return self.send_json(422, {"message": "number is required"})
+        with fake._lock:
+            existing = fake.by_number(body["number"])
+            if existing is not None:          # sent again: a retry, or re-dispatched after a return
+                if existing["state"] == "returned":
+                    existing.update(state="dispatched", department=body.get("department") or "", reason="")
+                existing["body"] = body
+                return self.send_json(200, {"id": existing["id"]})
+            platform_id = f"PF{next(fake._ids):06d}"
+            fake.tickets[platform_id] = {"id": platform_id, "number": body["number"], "state": "dispatched",
+                                         "department": body.get("department") or "", "reason": "",
+                                         "replies": [], "body": body}
+        return self.send_json(201, {"id": platform_id})
+
+
+class FakeTicketPlatform(FakeJsonServer):
+    handler = TicketPlatformHandler
+
     def __init__(self, token: str = "fake-platform-token") -> None:
         self.token = token
         self.tickets: dict[str, dict] = {}    # platform id -> {"id", "number", "state", ..., "body": what we sent}
@@ -32,7 +90,6 @@ class FakeTicketPlatform:
         self.fail_next = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # -- the department's side -----------------------------------------------------------------------------
     def by_number(self, number: str) -> dict | None:
@@ -49,87 +106,6 @@ class FakeTicketPlatform:
                                   "department": department or record["department"]})
         return reply_id
 
-    # -- the server ------------------------------------------------------------------------------------------
-    def start(self, port: int = 0) -> str:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # keep test output clean
-                pass
-
-            def _send(self, status: int, body: dict) -> None:
-                raw = json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _refuse(self) -> bool:
-                """Outage simulation and the token check; True when the request was answered already."""
-                if fake.fail_with:
-                    self._send(fake.fail_with, {"message": "forced failure"})
-                    return True
-                if fake.fail_next > 0:
-                    fake.fail_next -= 1
-                    self._send(503, {"message": "temporarily unavailable"})
-                    return True
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    self._send(401, {"message": "unauthorized"})
-                    return True
-                return False
-
-            def do_GET(self) -> None:
-                path = urlparse(self.path).path
-                fake.requests.append({"method": "GET", "path": path, "auth": self.headers.get("Authorization")})
-                if path == "/health":
-                    return self._send(200, {"status": "ok"})
-                if self._refuse():
-                    return None
-                parts = path.strip("/").split("/")
-                record = fake.tickets.get(unquote(parts[1])) if len(parts) == 2 and parts[0] == "tickets" else None
-                if record is None:
-                    return self._send(404, {"message": "no such ticket"})
-                return self._send(200, {k: v for k, v in record.items() if k != "body"})
-
-            def do_POST(self) -> None:
-                path = urlparse(self.path).path
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = None
-                fake.requests.append({"method": "POST", "path": path, "auth": self.headers.get("Authorization"),
-                                      "idempotency_key": self.headers.get("Idempotency-Key"), "body": body})
-                if self._refuse():
-                    return None
-                if path != "/tickets":
-                    return self._send(404, {"message": "not found"})
-                if not isinstance(body, dict) or not body.get("number"):
-                    return self._send(422, {"message": "number is required"})
-                with fake._lock:
-                    existing = fake.by_number(body["number"])
-                    if existing is not None:          # sent again: a retry, or re-dispatched after a return
-                        if existing["state"] == "returned":
-                            existing.update(state="dispatched", department=body.get("department") or "", reason="")
-                        existing["body"] = body
-                        return self._send(200, {"id": existing["id"]})
-                    platform_id = f"PF{next(fake._ids):06d}"
-                    fake.tickets[platform_id] = {"id": platform_id, "number": body["number"], "state": "dispatched",
-                                                 "department": body.get("department") or "", "reason": "",
-                                                 "replies": [], "body": body}
-                return self._send(201, {"id": platform_id})
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,8 +113,4 @@ if __name__ == "__main__":
     parser.add_argument("--token", default="fake-platform-token")
     args = parser.parse_args()
     server = FakeTicketPlatform(args.token)
-    print("fake 12345 工单 platform at", server.start(args.port), "(Ctrl-C to stop)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
+    run_by_hand(server, args.port, "fake 12345 工单 platform")

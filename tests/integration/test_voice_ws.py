@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from speech.textnorm import normalize_transcript
-from tests.voice_client import VoiceCall, clip_pcm, references, speech_onset
+from tests.voice_client import VoiceCall, cer, clip_pcm, references, speech_onset
 
 pytestmark = pytest.mark.slow
 CLIP = "fr_BAC009S0764W0121.wav"     # 甚至出现交易几乎停滞的情况 (AISHELL-1 test)
@@ -19,17 +18,6 @@ CLIP = "fr_BAC009S0764W0121.wav"     # 甚至出现交易几乎停滞的情况 (
 
 def voice_url(base: str) -> str:
     return base.replace("http://", "ws://") + "/ws/voice"
-
-
-def cer(ref: str, hyp: str) -> float:
-    ref = re.sub(r"\W", "", normalize_transcript(ref))
-    hyp = re.sub(r"\W", "", hyp)
-    row = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, 1):
-        prev, row[0] = row[:], i
-        for j, b in enumerate(hyp, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b))
-    return row[len(hyp)] / max(1, len(ref))
 
 
 def run(coro):

@@ -35,9 +35,6 @@ def app_db(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     upgrade()
-    from connectors.gateway.routers import applications as router
-
-    router._limiter = None
     yield tmp_path
     get_settings.cache_clear()
 

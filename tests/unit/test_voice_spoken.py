@@ -65,3 +65,61 @@ def test_rtp_header_is_parsed():
     packet = struct.pack("!BBHII", 0x80, 0x80 | 101, 7, 1600, 42) + bytes([5, 0x80, 0, 160])
     pt, seq, ts, marker, payload = parse_rtp(packet)
     assert (pt, seq, ts, marker, payload[0]) == (101, 7, 1600, True, 5)
+
+
+def test_rtp_marks_each_talk_spurt_and_counts_the_pause_in_its_timestamps(monkeypatch):
+    from connectors.voice import sip
+
+    class Transport:
+        def __init__(self):
+            self.sent = []
+
+        def sendto(self, data, addr):
+            self.sent.append(data)
+
+    clock = [100.0]
+    monkeypatch.setattr(sip.time, "monotonic", lambda: clock[0])
+    stream = sip.RtpStream(type("Call", (), {"audio_pt": 8})())
+    stream.transport, stream.remote = Transport(), ("127.0.0.1", 4000)
+    for at in (0.0, 0.02, 0.04, 3.04, 3.06):    # two frames of a prompt... a 3-second pause... the answer
+        clock[0] = 100.0 + at
+        stream.send_pcm(b"\x00\x00" * 160)
+    headers = [parse_rtp(p) for p in stream.transport.sent]
+    markers = [marker for _, _, _, marker, _ in headers]
+    stamps = [ts - headers[0][2] for _, _, ts, _, _ in headers]
+    assert markers == [True, False, False, True, False]
+    assert stamps == [0, 160, 320, 320 + 8000 * 3, 320 + 8000 * 3 + 160]
+    assert [seq - headers[0][1] for _, seq, _, _, _ in headers] == [0, 1, 2, 3, 4]   # no packet was lost
+
+
+def test_a_sip_call_the_voice_line_cannot_serve_is_refused_not_answered_into_silence():
+    import asyncio
+    import socket
+
+    from connectors.voice.sip import SipEndpoint
+    from speech.base import SpeechUnavailable
+
+    async def make_session(sink, sender):
+        raise SpeechUnavailable("TTS environment missing")
+
+    async def call() -> list[int]:
+        endpoint = await SipEndpoint(make_session, port=0).start()
+        phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        phone.bind(("127.0.0.1", 0))
+        phone.setblocking(False)
+        invite = ("INVITE sip:ai@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK1\r\n"
+                  "From: <sip:13800000000@127.0.0.1>;tag=1\r\nTo: <sip:ai@127.0.0.1>\r\nCall-ID: refused@host\r\n"
+                  "CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\n"
+                  "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendto(phone, invite.encode(), ("127.0.0.1", endpoint.port))
+        statuses: list[int] = []
+        while not statuses or statuses[-1] < 200:
+            data = await asyncio.wait_for(loop.sock_recv(phone, 4096), 5)
+            statuses.append(parse(data).status)
+        await endpoint.stop()
+        phone.close()
+        assert not endpoint.calls
+        return statuses
+
+    assert asyncio.run(call()) == [100, 503]

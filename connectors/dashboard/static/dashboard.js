@@ -13,7 +13,7 @@
   var LEVEL_NAMES = { 5: '非常满意', 4: '满意', 3: '基本满意', 2: '不满意', 1: '非常不满意' };
   var STATE_NAMES = { open: '待回访', called_back: '已回访', closed: '已办结' };
 
-  function $(id) { return document.getElementById(id); }
+  var $ = Staff.$;
 
   function el(tag, cls, text) {
     var n = document.createElement(tag);
@@ -386,7 +386,7 @@
   }
 
   function start(me) {
-    $('db-who').textContent = (me.display_name || me.username) + ' 已登录';
+    $('me-name').textContent = (me.display_name || me.username) + '（' + me.username + '）';
     load();
   }
 
@@ -394,9 +394,7 @@
     allowed: function (me) { return (me.roles || []).indexOf('supervisor') >= 0; },
     denied: '该账号没有班长（质检）权限，无法查看运行看板。',
     leave: leave,
-    enter: start,
-    ids: { view: 'db-login', form: 'db-login-form', username: 'db-username', password: 'db-password',
-      error: 'db-login-error', me: 'db-range', logout: 'db-logout' }
+    enter: start
   });
 
   document.addEventListener('DOMContentLoaded', function () {

@@ -19,16 +19,7 @@
   // ------------------------------------------------------------------ helpers
 
   var $ = Staff.$, el = Staff.el, clear = Staff.clear, announce = Staff.announce, showAlert = Staff.showAlert;
-  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail;
-
-  function when(iso) {
-    if (!iso) return '';
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) return '';
-    function two(n) { return (n < 10 ? '0' : '') + n; }
-    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()) + ' ' + two(d.getHours()) + ':' +
-      two(d.getMinutes());
-  }
+  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail, when = Staff.when;
 
   function dueText(t) {
     if (t.state === 'resolved' || t.state === 'visited') return t.due;

@@ -92,14 +92,14 @@
   var S = { me: null, canPublish: false, list: [], current: null, isNew: false, draft: null, published: null };
 
   var $ = Staff.$, el = Staff.el, clear = Staff.clear, announce = Staff.announce, showAlert = Staff.showAlert;
-  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail;
-  function when(iso) {
-    if (!iso) return '';
-    var d = new Date(iso);
-    function p(n) { return (n < 10 ? '0' : '') + n; }
-    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
-  }
+  var ApiFail = Staff.ApiFail, api = Staff.api, fail = Staff.fail, when = Staff.when;
   function guideUrl(name, rest) { return '/api/guides/' + encodeURIComponent(name) + (rest || ''); }
+  function missingAsNull(err) { if (err.status === 404) return null; throw err; }
+  function table(headings, body) {
+    return el('table', { className: 'table' }, [el('thead', {}, [el('tr', {}, headings.map(function (t) {
+      return el('th', { text: t });
+    }))]), body]);
+  }
 
   // ------------------------------------------------------------------ login
   function leave() {
@@ -155,8 +155,8 @@
     S.current = name; S.isNew = false; S.draft = null; S.published = null;
     $('form-error').textContent = '';
     return Promise.all([
-      api('GET', guideUrl(name, '/draft')).catch(function (e) { if (e.status === 404) return null; throw e; }),
-      api('GET', guideUrl(name)).catch(function (e) { if (e.status === 404) return null; throw e; })
+      api('GET', guideUrl(name, '/draft')).catch(missingAsNull),
+      api('GET', guideUrl(name)).catch(missingAsNull)
     ]).then(function (found) {
       S.draft = found[0]; S.published = found[1];
       var shown = S.draft || S.published;
@@ -455,8 +455,7 @@
           el('td', { text: c.draft || '不回答' }),
           el('td', { text: { broken: '变错', fixed: '变对', changed: '变化' }[c.verdict] })]));
       });
-      box.appendChild(el('table', { className: 'table' }, [el('thead', {}, [el('tr', {}, ['问题', '应答指南', '已发布',
-        '草稿', '结论'].map(function (t) { return el('th', { text: t }); }))]), body]));
+      box.appendChild(table(['问题', '应答指南', '已发布', '草稿', '结论'], body));
     }).catch(function (err) { box.textContent = ''; fail(err); });
   }
   function loadVersions() {
@@ -593,8 +592,7 @@
             el('td', { text: row.name }), el('td', { text: { draft_saved: '已存草稿', unchanged: '无变化', error: '有错误' }[row.status] }),
             el('td', { text: row.errors.map(function (e) { return e.field + '：' + e.message; }).join('；') })]));
         });
-        box.appendChild(el('table', { className: 'table' }, [el('thead', {}, [el('tr', {}, ['行', '事项名称', '结果', '错误']
-          .map(function (t) { return el('th', { text: t }); }))]), body]));
+        box.appendChild(table(['行', '事项名称', '结果', '错误'], body));
         loadList();
       }).catch(fail);
     };

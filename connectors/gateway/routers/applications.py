@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.gateway.auth import require_role
+from connectors.gateway.auth import client_address, require_role
 from connectors.gateway.errors import MESSAGES, ApiError, error_body
-from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.ratelimit import client_key, limit
 from connectors.gateway.schemas import SENDER_PATTERN, ErrorResponse
 from core import applications as service
+from core import senders
 from core.application_forms import UnknownItems, form_for
 from core.db import session_scope
 from core.settings import get_settings
@@ -39,21 +40,13 @@ MESSAGES.update({
 router = APIRouter(tags=["applications"])
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
                         autoescape=select_autoescape(["html"]))
-_limiter: RateLimiter | None = None
 ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}}
 
 
-def _client_key(request: Request) -> str:
-    return "ip:" + (request.client.host if request.client else "unknown")
-
-
-def _rate_limit(request: Request) -> None:
-    global _limiter
-    if _limiter is None:
-        _limiter = RateLimiter(get_settings().rate_limit_per_minute)
-    wait = _limiter.retry_after("applications:" + _client_key(request))
-    if wait:
-        raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+def _client(request: Request) -> str:
+    """The caller's address as the chat counts it (IPv6 per /64), keyed (core/senders.py): never stored in clear,
+    and a status check through the chat and through this API counts on the same verification locks."""
+    return senders.client_tag(client_key(client_address(request)))
 
 
 # -- shapes -------------------------------------------------------------------------------------------------
@@ -117,8 +110,8 @@ def form_definition(guide: str, items: list[str] = Query(default=[])) -> dict[st
 @router.post("/api/applications", status_code=201, response_model=SubmittedResponse, responses=ERRORS)
 def submit(body: ApplicationRequest, request: Request,
            idempotency_key: str | None = Header(None, max_length=128)) -> JSONResponse:
-    _rate_limit(request)
-    sender = body.sender or _client_key(request)
+    limit(request, "applications_limiter", get_settings().rate_limit_per_minute, client_key(client_address(request)))
+    sender = body.sender or _client(request)
     try:
         sub = service.create_application(guide=body.guide, items=body.items, data=body.data, channel=body.channel,
                                          sender=sender, idempotency_key=idempotency_key)
@@ -143,7 +136,7 @@ def submit(body: ApplicationRequest, request: Request,
 
 # -- verified status ----------------------------------------------------------------------------------------
 def _verified(number: str, verify: str, request: Request) -> dict[str, Any]:
-    outcome = service.check_status(number, verify, requester=_client_key(request))
+    outcome = service.check_status(number, verify, requester=_client(request))
     if outcome.result == "locked":
         minutes = max(1, (outcome.retry_after + 59) // 60)
         raise ApiError(429, "verification_locked", headers={"Retry-After": str(outcome.retry_after)}, minutes=minutes)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from connectors.gateway.auth import client_address
 from connectors.gateway.deps import Services, get_services
 from connectors.gateway.errors import ApiError
-from connectors.gateway.ratelimit import client_key
+from connectors.gateway.ratelimit import client_key, refuse_if_limited
 from connectors.gateway.schemas import ChatRequest, ChatResponse, ChatSession, ErrorResponse
 from core import senders
 
@@ -41,9 +41,8 @@ async def chat(body: ChatRequest, request: Request, services: Services = Depends
              responses={429: {"model": ErrorResponse}})
 async def new_session(request: Request, services: Services = Depends(get_services)) -> ChatSession:
     """A new conversation id with its token, for channels that need the id before the first message."""
-    limiter = services.turns.client_limiter
-    wait = limiter.retry_after("session:" + client_key(client_address(request))) if limiter is not None else 0
-    if wait:
-        raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+    limiter = services.turns.client_limiter  # the chat's per-address limit, counted apart from the turns
+    if limiter is not None:
+        refuse_if_limited(limiter.retry_after("session:" + client_key(client_address(request))))
     sender, token = senders.new_sender()
     return ChatSession(sender=sender, token=token)

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from connectors.gateway.auth import client_address
-from connectors.gateway.errors import ApiError
-from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.errors import ApiError, from_domain
+from connectors.gateway.ratelimit import client_key, limit
 from connectors.gateway.schemas import SENDER_PATTERN, ErrorResponse
 from core import ratings, senders
 from core.settings import get_settings
@@ -33,16 +33,7 @@ RATING_ERRORS: tuple[tuple[type[ratings.RatingError], int, str], ...] = (
 
 
 def rating_error(exc: ratings.RatingError) -> ApiError:
-    status, code = next(((s, c) for cls, s, c in RATING_ERRORS if isinstance(exc, cls)), (400, "invalid_rating"))
-    extra = {k: v for k, v in exc.detail.items() if k in ("field", "state", "subject") and isinstance(v, str)}
-    return ApiError(status, code, extra=extra, reason=exc.message.rstrip("。"))
-
-
-def _limiter(request: Request) -> RateLimiter:
-    limiter = getattr(request.app.state, "ratings_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.ratings_limiter = RateLimiter(get_settings().ratings_per_minute)
-    return limiter
+    return from_domain(exc, RATING_ERRORS, (400, "invalid_rating"), ("field", "state", "subject"))
 
 
 def _bad(field: str, reason: str) -> ApiError:
@@ -65,11 +56,8 @@ async def rate(request: Request, body: Any = Body(None)) -> JSONResponse:
     token = body.get("token")
     if not senders.owns(sender, token if isinstance(token, str) else None):
         raise ApiError(403, "sender_forbidden")
-    limiter = _limiter(request)
-    for key in (f"ip:{client_address(request)}", f"sender:{sender}"):
-        wait = limiter.retry_after(key)
-        if wait:
-            raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
+    limit(request, "ratings_limiter", get_settings().ratings_per_minute, client_key(client_address(request)),
+          f"sender:{sender}")
     try:
         result = await asyncio.to_thread(ratings.rate, sender, body.get("level"), tags=body.get("tags"),
                                          comment=body.get("comment") if body.get("comment") is not None else "",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.gateway.auth import CSRF_COOKIE, SESSION_COOKIE, CurrentStaff, client_address
 from connectors.gateway.errors import ApiError
-from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.ratelimit import client_key, limit
 from connectors.gateway.schemas import ErrorResponse
 from core.settings import get_settings
 from core.staff import InvalidCredentials, StaffPrincipal, login, logout
@@ -58,15 +58,6 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _rate_limit(request: Request) -> None:
-    limiter = getattr(request.app.state, "staff_login_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.staff_login_limiter = RateLimiter(get_settings().staff_login_per_minute)
-    wait = limiter.retry_after("staff-login:" + client_address(request))
-    if wait:
-        raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
-
-
 def _roles(principal: StaffPrincipal) -> list[str]:
     return [role for role in ROLES if role in principal.roles]
 
@@ -75,7 +66,7 @@ def _roles(principal: StaffPrincipal) -> list[str]:
              responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
 async def staff_login(body: LoginRequest, request: Request) -> JSONResponse:
     """Open a session. Unknown user, wrong password, disabled or locked account: the same 401 `invalid_credentials`."""
-    _rate_limit(request)
+    limit(request, "staff_login_limiter", get_settings().staff_login_per_minute, client_key(client_address(request)))
     try:
         new = await asyncio.to_thread(login, body.username, body.password, client=client_address(request))
     except InvalidCredentials as exc:

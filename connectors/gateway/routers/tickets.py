@@ -2,20 +2,20 @@
 
 POST /api/tickets/classify: category, department, appeal type and confidence of an appeal's text, from
 core/tickets/classifier.py. Public like the chat (no staff login), rate-limited per client address; the
-model is loaded once per process, warmed in a background thread at start-up (start_warm_up).
+model is loaded once per process, on first use (about 2 s, so that first answer is slow). It is not warmed
+at start-up: most gateways never classify, and the model costs some 0.5 GB of memory per process.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.gateway.auth import client_address
 from connectors.gateway.errors import MESSAGES, ApiError
-from connectors.gateway.ratelimit import RateLimiter
+from connectors.gateway.ratelimit import client_key, limit
 from connectors.gateway.schemas import ErrorResponse
 from core.settings import get_settings
 from core.tickets import classifier
@@ -58,15 +58,6 @@ class ClassifyResponse(BaseModel):
     manual: bool
 
 
-def _rate_limit(request: Request) -> None:
-    limiter = getattr(request.app.state, "tickets_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.tickets_limiter = RateLimiter(get_settings().rate_limit_per_minute)
-    wait = limiter.retry_after(f"tickets-classify:ip:{client_address(request)}")
-    if wait:
-        raise ApiError(429, "rate_limited", headers={"Retry-After": str(wait)}, seconds=wait)
-
-
 @router.post("/api/tickets/classify", response_model=ClassifyResponse,
              responses={400: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                         429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
@@ -76,15 +67,10 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
         raise ApiError(400, "ticket_text_empty", extra={"field": "text"})
     if len(body.text) > CLASSIFY_MAX_CHARS:
         raise ApiError(400, "ticket_text_too_long", extra={"field": "text"}, limit=CLASSIFY_MAX_CHARS)
-    _rate_limit(request)
+    limit(request, "tickets_limiter", get_settings().rate_limit_per_minute, client_key(client_address(request)))
     try:
         result = await asyncio.to_thread(classifier.classify, text)
     except Exception as exc:  # model folder missing or broken, routing table invalid: say so, never a 500
         log.exception("ticket classification failed")
         raise ApiError(503, "classifier_unavailable") from exc
     return ClassifyResponse.model_validate(result.as_dict())
-
-
-def start_warm_up() -> None:
-    """Load the classifier in a background thread so start-up is not delayed and the first appeal is fast."""
-    threading.Thread(target=classifier.warm_up, name="tickets-classifier-warm-up", daemon=True).start()

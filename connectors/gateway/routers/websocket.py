@@ -87,8 +87,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     else:
         sender, token = senders.new_sender()
     ready = asyncio.Event()
-    forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready,
-                                                        getattr(services.turns, "ratings", None)))
+    forwarder = asyncio.create_task(_forward_agent_side(websocket, sender, ready, services.turns.ratings))
     try:
         await ready.wait()  # subscribed before the first turn, so no agent event is missed
         await websocket.send_json({"type": "session", "sender": sender, "token": token})

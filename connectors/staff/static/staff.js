@@ -6,10 +6,11 @@
  *       staff_csrf cookie as X-CSRF-Token; a {"detail": {"code", "message"}} answer becomes an ApiFail (a 401
  *       other than the login's own shows the login form again: "登录已失效"); Staff.request gives the raw
  *       {status, ok, body} instead.
- *   Staff.session({allowed, denied, enter, leave, ids})  the login form (built here unless the page has its own;
+ *   Staff.session({allowed, denied, enter, leave})  the login form (built here into the page's #login-view;
  *       POST /api/staff/login), the session check (GET /api/staff/me), logout; `leave` clears the console's own
  *       views, `enter(me)` opens them.
- *   Staff.$, el, clear, cookie, announce (the polite notice line), showAlert (the alert line), fail.
+ *   Staff.$, el, clear, cookie, announce (the polite notice line), showAlert (the alert line), fail,
+ *       when(iso) (a server time as local YYYY-MM-DD HH:MM; '' when empty or invalid).
  * Every piece of caller or staff text is rendered with textContent, never innerHTML.
  */
 (function () {
@@ -46,6 +47,15 @@
   }
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function when(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    function two(n) { return (n < 10 ? '0' : '') + n; }
+    return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' + two(d.getDate()) + ' ' + two(d.getHours()) + ':' +
+      two(d.getMinutes());
+  }
 
   function cookie(name) {
     var parts = document.cookie ? document.cookie.split('; ') : [];
@@ -134,11 +144,11 @@
   /*
    * The console's staff session. opts: allowed(me) -> whether this account may use the console; denied: what the
    * login form says otherwise; leave(): clear the console's own state and views (nothing of the previous account's
-   * work stays on a shared screen); enter(me): open them; ids: other element ids than IDS. Returns
+   * work stays on a shared screen); enter(me): open them. The page has the elements named in IDS. Returns
    * {showLogin(message), start()}: start() wires the form and logout button and checks the session.
    */
   function session(opts) {
-    var ids = Object.assign({}, IDS, opts.ids || {});
+    var ids = IDS;
 
     function showLogin(message) {
       if (!$(ids.form)) loginForm($(ids.view));
@@ -197,6 +207,6 @@
 
   window.Staff = {
     $: $, el: el, clear: clear, cookie: cookie, announce: announce, showAlert: showAlert, ApiFail: ApiFail,
-    request: request, errorText: errorText, api: api, fail: fail, session: session
+    request: request, errorText: errorText, api: api, fail: fail, session: session, when: when
   };
 }());
