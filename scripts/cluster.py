@@ -131,7 +131,11 @@ def haproxy_cfg(host: str, port: int, rasa_port: int, actions_port: int, childre
     """One frontend per tier. A killed process is taken out after its connection is refused once: requests
     are re-dispatched to another server (`retry-on conn-failure`); for Rasa and the action servers also when
     a process died mid-request (`empty-response`), which re-runs the turn elsewhere (the tracker is only
-    saved at the end of a turn, and submissions are idempotent)."""
+    saved at the end of a turn, and submissions are idempotent). Rasa and the action servers get a new
+    connection for every request (`http-server-close`), never one kept alive to a process killed since.
+    HAProxy keeps a copy of a request to re-send only when it fits one buffer (tune.bufsize, 16 kB): Rasa's
+    calls to the action servers carry the whole conversation and do not, so Rasa re-sends those itself
+    (scripts/rasa_server.py) and the balancer answers the first try with a 502."""
     def servers(role: str) -> str:
         return "\n".join(f"    server {c.name} 127.0.0.1:{c.port} check" for c in children if c.role == role)
 
@@ -174,6 +178,7 @@ frontend rasa
 
 backend rasa
     balance leastconn
+    option http-server-close
     retry-on conn-failure empty-response junk-response
     option httpchk GET /
 {servers("rasa")}
@@ -184,6 +189,7 @@ frontend actions
 
 backend actions
     balance leastconn
+    option http-server-close
     retry-on conn-failure empty-response junk-response
     option httpchk GET /health
 {servers("actions")}

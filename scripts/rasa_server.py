@@ -1,4 +1,5 @@
-"""Run the Rasa CLI (Python 3.10 venv) with one measured performance fix and a tracker store that fails loudly.
+"""Run the Rasa CLI (Python 3.10 venv) with one measured performance fix, action calls that survive a killed action
+server, and a tracker store that fails loudly.
 
 Rasa 3.6 validates every action-server response with `jsonschema.validate`, which re-checks the whole
 response schema against the JSON-Schema metaschema on each call. Profiling bench/turns.py showed that
@@ -8,6 +9,12 @@ once and reused: responses are still validated against the same schema, with the
 Its log lines are made safe as in every process of the assistant (core/logs.py): personal data masked and
 control characters escaped, including Rasa's structured (structlog) events such as
 `rest.message.received.timeout {"text": ...}`, whose values are masked before they are rendered.
+
+A call to the action server that fails before any answer (connection refused or reset, or a balancer's 502/503
+because the process behind it died) is sent again, twice at most, after a short pause: in the scale-out mode
+the balancer then picks a live action server, and the caller's turn goes on instead of failing. Replaying is
+safe because every action with an effect is idempotent (submissions and tickets by their key, a handoff
+request returns the caller's open one); timeouts are never retried.
 
 Usage (as the supervisor does): .venv/rasa/bin/python scripts/rasa_server.py run --model ... [rasa args]
 """
@@ -37,6 +44,39 @@ def _install_cached_response_validator() -> None:
         return True
 
     RemoteAction._validate_action_result = _validate_action_result
+
+
+ACTION_RETRIES = 2
+ACTION_RETRY_PAUSE = 0.3  # seconds, times the attempt number: a balancer's health check takes a dead process out
+
+
+def _install_action_retry() -> None:
+    import asyncio
+    import logging
+
+    import aiohttp
+    from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+
+    original = EndpointConfig.request
+    log = logging.getLogger("hotline.rasa")
+
+    async def request(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(ACTION_RETRIES + 1):
+            try:
+                return await original(self, *args, **kwargs)
+            except ClientResponseError as exc:
+                if exc.status not in (502, 503) or attempt == ACTION_RETRIES:
+                    raise
+                reason = f"HTTP {exc.status}"
+            except aiohttp.ClientConnectionError as exc:
+                if attempt == ACTION_RETRIES:
+                    raise
+                reason = type(exc).__name__
+            log.warning("action server call failed (%s); trying again", reason)
+            await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    EndpointConfig.request = request
 
 
 def _install_safe_logging() -> None:
@@ -92,6 +132,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
     _install_safe_logging()
     _install_cached_response_validator()
+    _install_action_retry()
     _install_tracker_store_without_memory_fallback()
     from rasa.__main__ import main
 

@@ -130,11 +130,6 @@ def wait_restarted(data_dir: Path, name: str, old_pid: int, seconds: float = 240
     pytest.fail(f"{name} was not restarted")
 
 
-# Killing processes mid-conversation is not yet reliable on a loaded 2-core machine (a turn racing a killed
-# action server can come back empty; issue 14 stays open for it). It runs on request, and bench/faults.py
-# reports the same faults under load: HOTLINE_FAULT_TESTS=1 pytest tests/integration/test_cluster.py
-@pytest.mark.skipif(os.environ.get("HOTLINE_FAULT_TESTS") != "1",
-                    reason="kill -9 fault test runs on request (HOTLINE_FAULT_TESTS=1); see bench/faults.py")
 def test_a_form_keeps_every_answer_across_gateways_and_killed_processes(cluster):
     data_dir = cluster["dir"]
     gateways = [f"http://127.0.0.1:{p['port']}" for p in state(data_dir)["processes"] if p["role"] == "gateway"]
