@@ -143,6 +143,53 @@ def test_after_cancelling_nothing_the_caller_typed_is_kept(tmp_path, ending):
     assert "19850101" not in flat and "13947761208" not in flat and "乌力吉" not in stored, stored
 
 
+TWO_PROCESSES_SCRIPT = r"""
+import asyncio, json, sqlite3, sys
+sys.path.insert(0, ".")
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from scripts.rasa_tracker_store import PrivacySQLTrackerStore
+
+domain = Domain.from_yaml('version: "3.1"')
+first, second = (PrivacySQLTrackerStore(domain=domain, dialect="sqlite", db=sys.argv[1]) for _ in range(2))
+
+def said(tracker, *texts):
+    for text in texts:
+        tracker.update(UserUttered(text))
+        tracker.update(ActionExecuted("action_listen"))
+
+async def main():
+    new = DialogueStateTracker("caller-2", domain.slots)
+    said(new, "一", "二")
+    await first.save(new)
+    turn = await second.retrieve("caller-2")  # the next turn on another process
+    said(turn, "三")
+    await second.save(turn)
+    await second.save(turn)                   # saved again with nothing new: nothing written
+    said(turn, "四")
+    await second.save(turn)
+    turn = await first.retrieve("caller-2")   # back on the first process
+    said(turn, "五")
+    await first.save(turn)
+    with sqlite3.connect(sys.argv[1]) as con:
+        texts = [json.loads(d).get("text") for (d,) in con.execute("SELECT data FROM events ORDER BY id")]
+    print(json.dumps([t for t in texts if t], ensure_ascii=False))
+
+asyncio.run(main())
+"""
+
+
+@needs_rasa
+def test_turns_on_two_processes_store_every_event_once_in_order(tmp_path):
+    result = subprocess.run([str(RASA_PY), "-c", TWO_PROCESSES_SCRIPT, str(tmp_path / "tracker.db")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == ["一", "二", "三", "四", "五"]
+
+
 def make_tracker_db(path: Path, events: list[tuple[str, float, dict]]) -> None:
     with sqlite3.connect(path) as con:  # Rasa's SQLTrackerStore schema
         con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
