@@ -1,4 +1,5 @@
-"""Where the project's shared data lives (../shared/data next to the checkout, as the developers' guide says).
+"""Where the project's shared data lives (../shared/data next to the checkout, as the developers' guide says;
+the service catalogue is ../shared/catalog.yaml beside it).
 
 A clone elsewhere (a CI work folder) finds it through HOTLINE_SHARED_DATA or the workplace's /work/shared/data.
 The clips and appeals there are not committed (their licences are mixed); tests only read them.

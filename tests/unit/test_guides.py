@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from knowledge.schema import GuideError, load_guide, load_guides
+from tests.shared_data import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES_DIR = ROOT / "knowledge" / "guides"
@@ -15,7 +16,7 @@ GUIDES_DIR = ROOT / "knowledge" / "guides"
 
 def _catalog_path() -> Path:
     env = os.environ.get("CATALOG_PATH", "").strip()
-    return Path(env) if env else ROOT.parent / "shared" / "catalog.yaml"
+    return Path(env) if env else shared_data().parent / "catalog.yaml"   # ../shared/catalog.yaml
 
 
 def _catalog_entries() -> list[dict]:
