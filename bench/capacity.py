@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from cluster_load import Caller, Stats, percentile, running_cluster
+from turns import percentile
+from cluster_load import Caller, Stats, running_cluster
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # every simulated caller comes from 127.0.0.1: lift the per-address flood limit (300/min) for the bench only

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,25 +24,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.stack import free_port, model_path  # noqa: E402
+from scripts.stack import free_port  # noqa: E402
+from scripts.stack import running_cluster as cluster_process  # noqa: E402
+from tests.form_answers import BUNDLE_ANSWERS  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
-# two one-table forms (answers as in tests/integration/test_application_conversation.py)
-FORMS = {
-    "社会保障卡居民服务一件事": {
-        "applicant_name": "赵敏", "applicant_id_number": "150203198804120024", "applicant_phone": "13700001234",
-        "service_type": "遗失补领", "loss_type": "正式挂失", "card_bank": "建行", "delivery_method": "邮寄",
-        "delivery_address": "包头市青山区幸福路8号3栋2单元501室", "transit_function": "开通", "handler_type": "本人",
-        "agent_name": "跳过", "agent_id_number": "跳过",
-    },
-    "个体工商户开办一件事": {
-        "applicant_name": "巴特尔·那顺", "applicant_id_number": "152627197008154522", "applicant_phone": "13347770000",
-        "business_name": "那顺小吃店", "operation_form": "个人经营", "business_address": "呼和浩特市赛罕区大学东街100号",
-        "business_scope": "餐饮服务", "capital_amount": "3", "tax_contact_name": "巴特尔·那顺", "invoice_need": "暂不申领",
-        "employee_count": "0",
-    },
-}
+# two one-table forms, answered as in the conversation tests
+FORMS = {guide: BUNDLE_ANSWERS[guide] for guide in ("社会保障卡居民服务一件事", "个体工商户开办一件事")}
 QUESTIONS = ["你好", "孩子刚出生要办什么手续", "要多长时间", "在哪里办", "社保卡丢了怎么补办", "收费吗", "谢谢"]
 
 
@@ -113,48 +101,20 @@ class PrivateRedis:
 
 # -- the stack ----------------------------------------------------------------------------------------------------
 @contextmanager
-def running_cluster(rasa: int = 2, actions: int = 2, gateways: int = 2, shared_services: bool = False):
+def running_cluster(rasa: int = 2, actions: int = 2, gateways: int = 2):
     """Yield {"url", "dir", "state"(), "pg", "redis"} of a ready cluster on private servers; stop it all after."""
     base = Path(tempfile.mkdtemp(prefix="hotline-cluster-"))
     os.chmod(base, 0o755)
     pg = redis = None
-    proc = None
     try:
-        if shared_services:
-            database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/hotline_bench_{os.getpid()}"
-            redis_url = "redis://127.0.0.1:6379/0"
-        else:
-            pg, redis = PrivatePostgres(base), PrivateRedis(base)
-            pg.start()
-            redis.start()
-            database_url, redis_url = pg.url, redis.url
-        data_dir = base / "data"
-        cmd = [str(ROOT / ".venv/app/bin/python"), str(ROOT / "scripts/cluster.py"), "--model", model_path(),
-               "--rasa", str(rasa), "--actions", str(actions), "--gateways", str(gateways), "--port", "0",
-               "--rasa-port", "0", "--actions-port", "0", "--data-dir", str(data_dir), "--database-url", database_url,
-               "--redis-url", redis_url]
-        log = (base / "cluster.log").open("wb")
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-        def state() -> dict:
-            return json.loads((data_dir / "cluster.json").read_text())
-
-        deadline = time.monotonic() + 900
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("cluster did not start:\n" + (base / "cluster.log").read_text(errors="replace")[-3000:])
-            if (data_dir / "cluster.json").exists() and state()["ready"]:
-                break
-            time.sleep(1)
-        yield {"url": state()["url"], "dir": data_dir, "state": state, "pg": pg, "redis": redis,
-               "database_url": database_url, "log": base / "cluster.log"}
+        pg, redis = PrivatePostgres(base), PrivateRedis(base)
+        pg.start()
+        redis.start()
+        database_url, redis_url = pg.url, redis.url
+        with cluster_process(base / "data", database_url, redis_url, base / "cluster.log", rasa=rasa,
+                             actions=actions, gateways=gateways, startup_seconds=900) as running:
+            yield {**running, "pg": pg, "redis": redis, "database_url": database_url}
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
         if (base / "cluster.log").exists():  # kept for reading after the run (personal data is masked in it)
             keep = ROOT / "var" / "bench" / f"{Path(sys.argv[0]).stem}-cluster.log"
             keep.parent.mkdir(parents=True, exist_ok=True)
@@ -178,13 +138,6 @@ class Stats:
     unfinished: int = 0
     unfinished_replies: list[str] = field(default_factory=list)  # what the bot said when a form went astray
     repeated: int = 0   # answers said again because the reply was not the form's (e.g. "please say it again")
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 class Caller:

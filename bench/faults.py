@@ -22,7 +22,8 @@ import time
 
 import httpx
 
-from cluster_load import Caller, Stats, check_submissions, percentile, running_cluster
+from turns import percentile
+from cluster_load import Caller, Stats, check_submissions, running_cluster
 
 
 async def inject(cluster: dict, schedule: list[tuple[float, str]], t0: float, log: list[dict]) -> None:

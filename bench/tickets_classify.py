@@ -147,34 +147,34 @@ def main(argv: list[str] | None = None) -> int:
           f"training on {len(train_rows)} real rows", flush=True)
 
     # ours: cross-validation on the training part (inside train) and the held-out appeals
-    result = tt.train(train_rows)
+    cache = tt.E5Cache()                  # one encoder for training and the held-out features
+    result = tt.train(train_rows, cache=cache)
     classes, weights = result["classes"], result["weights"]
     all_rows = result["rows"]
     y_all = np.array([classes.index(r.level1) for r in all_rows])
     logp_t, logp_e = result["oof"]
     raw = np.array([r.source == "raw" for r in all_rows])
+    cv_prob = combine(weights, logp_t, logp_e)
     cv = {
         "tfidf_svm": metrics(y_all[raw], logp_t.argmax(1)[raw]),
         "e5_lr": metrics(y_all[raw], logp_e.argmax(1)[raw]),
-        "combined": metrics(y_all[raw], combine(weights, logp_t, logp_e).argmax(1)[raw]),
+        "combined": metrics(y_all[raw], cv_prob.argmax(1)[raw]),
     }
     real_classes = {r.level1 for r in train_rows}
     synthetic = np.array([r.source == "example" and r.level1 not in real_classes for r in all_rows])
     cv["combined_written_examples_without_real_appeals"] = metrics(
-        y_all[synthetic], combine(weights, logp_t, logp_e).argmax(1)[synthetic])
+        y_all[synthetic], cv_prob.argmax(1)[synthetic])
     written_real = np.array([r.source == "example" and r.level1 in real_classes for r in all_rows])
     cv["combined_written_examples_with_real_appeals"] = metrics(
-        y_all[written_real], combine(weights, logp_t, logp_e).argmax(1)[written_real])
+        y_all[written_real], cv_prob.argmax(1)[written_real])
     for name, mask in (("without", synthetic), ("with", written_real)):
         cv[f"tfidf_svm_written_examples_{name}_real_appeals"] = metrics(y_all[mask], logp_t.argmax(1)[mask])
         cv[f"e5_lr_written_examples_{name}_real_appeals"] = metrics(y_all[mask], logp_e.argmax(1)[mask])
-    cv_prob = combine(weights, logp_t, logp_e)
     cv["thresholds"] = threshold_table(cv_prob[raw], y_all[raw])
     cv["mix"] = weights["mix"]
     cv["mix_grid"] = {str(k): v for k, v in weights["grid"].items()}
 
     model = result["model"]
-    cache = tt.E5Cache()
     held_e5 = tt.e5_features(held_rows, cache, second=model.params.second, head=model.params.head)
     y_held = np.array([classes.index(r.level1) for r in held_rows])
     held_t = model.logp_tfidf_texts([r.text for r in held_rows])

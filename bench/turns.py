@@ -27,8 +27,9 @@ SCRIPT = ["你好", "孩子刚出生要办什么手续", "/choose_option{\"optio
 
 
 def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100, nearest rank) of `values`; NaN when there are none. Shared by the benches."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 async def caller(client: httpx.AsyncClient, rounds: int, latencies: list[float], errors: list[str]) -> None:

@@ -31,17 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from speech import audio as A  # noqa: E402
 from tests.voice_client import CLIPS, VoiceCall, cer_counts, clip_pcm, references, speech_onset  # noqa: E402
+from turns import percentile  # noqa: E402 - bench/turns.py
 
 # clips whose references are corpus transcripts (the three TTS/README prompts are weighted out, PROVENANCE.txt)
 LATENCY_CLIPS = ["fr_BAC009S0764W0121.wav", "wenet_BAC009S0724W0121.wav", "aishs_BAC009S0150W0051.wav",
                  "aishs_BAC009S0150W0151.wav", "aishs_BAC009S0150W0411.wav", "aishs_BAC009S0252W0151.wav",
                  "aishs_BAC009S0252W0351.wav", "aishs_BAC009S0252W0451.wav", "aishs_BAC009S0150W0301.wav",
                  "thchs_D4_750.wav"]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 def speech_end(pcm: bytes, rate: int) -> float:

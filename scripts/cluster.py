@@ -28,14 +28,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.stack import free_port  # noqa: E402
+from scripts.stack import free_port, health  # noqa: E402
 from scripts.supervise import VENV_APP, VENV_RASA, retention_loop, say  # noqa: E402
 from core.privacy import mask_text  # noqa: E402
 
@@ -60,7 +58,6 @@ class Child:
     exited_at: float | None = None
     started_at: float = 0.0
     backoff: float = RESTART_DELAY_SECONDS  # doubles while a process keeps dying right after its start
-    history: list[int] = field(default_factory=list)  # pids of earlier incarnations
 
 
 def tracker_url_of(database_url: str) -> str:
@@ -241,8 +238,6 @@ def _pump(name: str, stream) -> None:
 
 
 def start(child: Child, env: dict[str, str]) -> None:
-    if child.proc is not None:
-        child.history.append(child.proc.pid)
     child.proc = subprocess.Popen(child.cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     child.exited_at = None
@@ -259,14 +254,6 @@ def write_state(path: Path, args: argparse.Namespace, children: list[Child], rea
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1))
     tmp.replace(path)
-
-
-def ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def stop_all(children: list[Child]) -> None:
@@ -369,7 +356,7 @@ def supervise(args: argparse.Namespace, children: list[Child], env: dict[str, st
                     changed = True
         if not ready:
             gateways = [c for c in children if c.role == "gateway"]
-            if ok(f"{url}/health") and all(ok(f"http://127.0.0.1:{c.port}/health") for c in gateways):
+            if health(url)[0] == 200 and all(health(f"http://127.0.0.1:{c.port}")[0] == 200 for c in gateways):
                 ready = changed = True
                 say(f"\n  12345 热线智能助手 (cluster) 已启动 / cluster ready: {url}\n"
                     f"  {args.rasa} Rasa, {args.actions} action servers, {args.gateways} gateways behind HAProxy; "

@@ -73,32 +73,41 @@ ACTION_RETRY_PAUSE = 0.3  # seconds, times the attempt number: a balancer's heal
 
 
 def _install_action_retry() -> None:
+    """Only the action endpoint retries (not Rasa's other outgoing calls: NLG, callback channel)."""
     import asyncio
     import logging
 
     import aiohttp
+    from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-    original = EndpointConfig.request
     log = logging.getLogger("hotline.rasa")
 
-    async def request(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
-        for attempt in range(ACTION_RETRIES + 1):
-            try:
-                return await original(self, *args, **kwargs)
-            except ClientResponseError as exc:
-                if exc.status not in (502, 503) or attempt == ACTION_RETRIES:
-                    raise
-                reason = f"HTTP {exc.status}"
-            except aiohttp.ClientConnectionError as exc:
-                if attempt == ACTION_RETRIES:
-                    raise
-                reason = type(exc).__name__
-            log.warning("action server call failed (%s); trying again", reason)
-            await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
-        raise AssertionError("unreachable")
+    class RetryingActionEndpoint(EndpointConfig):
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            for attempt in range(ACTION_RETRIES + 1):
+                try:
+                    return await super().request(*args, **kwargs)
+                except ClientResponseError as exc:
+                    if exc.status not in (502, 503) or attempt == ACTION_RETRIES:
+                        raise
+                    reason = f"HTTP {exc.status}"
+                except aiohttp.ClientConnectionError as exc:
+                    if attempt == ACTION_RETRIES:
+                        raise
+                    reason = type(exc).__name__
+                log.warning("action server call failed (%s); trying again", reason)
+                await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
+            raise AssertionError("unreachable")
 
-    EndpointConfig.request = request
+    original_init = AvailableEndpoints.__init__
+
+    def __init__(self: AvailableEndpoints, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if type(self.action) is EndpointConfig:
+            self.action.__class__ = RetryingActionEndpoint  # the same endpoint, with the retrying request()
+
+    AvailableEndpoints.__init__ = __init__
 
 
 def _install_safe_logging() -> None:

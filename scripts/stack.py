@@ -1,6 +1,7 @@
 """Start the whole assistant on free ports with a throw-away data folder (tests and benchmarks)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -72,9 +73,41 @@ def running_stack(data_dir: Path, extra_env: dict[str, str] | None = None, start
                 raise StackError(f"stack not healthy ({status} {body}); log tail:\n{tail}")
             yield {"url": url, "env": env, "data_dir": data_dir, "log": log_path}
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc, 30)
+
+
+def stop_group(proc: subprocess.Popen, timeout: float) -> None:
+    """Stop a supervisor started with start_new_session=True and all it started: SIGINT, then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def running_cluster(data_dir: Path, database_url: str, redis_url: str, log_path: Path, *, rasa: int = 2,
+                    actions: int = 2, gateways: int = 2, startup_seconds: float = 600):
+    """Yield {"url", "dir", "state"(), "log"} of a ready scale-out cluster (scripts/cluster.py) on the given
+    PostgreSQL and Redis, every port free; stop it afterwards."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RASA_URL", "ACTIONS_URL", "PORT")}
+    cmd = [sys.executable, str(ROOT / "scripts" / "cluster.py"), "--model", model_path(), "--rasa", str(rasa),
+           "--actions", str(actions), "--gateways", str(gateways), "--port", "0", "--rasa-port", "0",
+           "--actions-port", "0", "--data-dir", str(data_dir), "--database-url", database_url,
+           "--redis-url", redis_url]
+
+    def state() -> dict:
+        return json.loads((data_dir / "cluster.json").read_text())
+
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while not ((data_dir / "cluster.json").exists() and state()["ready"]):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise StackError(f"cluster not ready; log tail:\n{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(1)
+        yield {"url": state()["url"], "dir": data_dir, "state": state, "log": log_path}
+    finally:
+        stop_group(proc, 40)

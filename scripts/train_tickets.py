@@ -77,7 +77,7 @@ def log(message: str) -> None:
 class Row:
     text: str
     level1: str
-    source: str                 # raw | tokens | example
+    source: str                 # raw | tokens | title | example | name
     level2: str | None = None
     level3: str | None = None
     group: int = -1             # duplicate group (rows of one group stay on one side of every split)
@@ -210,7 +210,6 @@ class E5Cache:
         from nlu.components.e5_onnx import E5Encoder
 
         self.encoder = E5Encoder(model_dir, threads=threads, max_length=features.E5_WINDOW_TOKENS)
-        self.tokenizer = self.encoder.tokenizer
         self.model_sha = self.encoder.info.get("model_sha256", "unknown")
         self.cache_dir = cache_dir
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +251,7 @@ def e5_features(rows: list[Row], cache: E5Cache, second: bool = True, head: bool
     full = cache.vectors([features.clean(r.text) for r in rows], "full")
     parts = [full]
     if second:
-        seconds = [features.second_chunk(r.text, cache.tokenizer) for r in rows]
+        seconds = [features.second_chunk(r.text, cache.encoder.tokenizer) for r in rows]
         present = [i for i, s in enumerate(seconds) if s]
         if present:
             vectors = cache.vectors([seconds[i] for i in present], "second")

@@ -38,8 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         bridge = HandoffBridge(settings.rasa_url)
-        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute), settings.max_message_chars, bridge,
-                            RatingsHook(), client_limiter=RateLimiter(settings.rate_limit_per_client_per_minute))
+        shared = settings.rate_limit_redis_url
+        turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute, scope="chat-sender", redis_url=shared),
+                            settings.max_message_chars, bridge, RatingsHook(),
+                            client_limiter=RateLimiter(settings.rate_limit_per_client_per_minute, scope="chat-client",
+                                                       redis_url=shared))
         app.state.services = Services(settings=settings, rasa=rasa, turns=turns)
         await asyncio.to_thread(retrieval.warm_up)
         await asyncio.to_thread(follow_store)     # guide editor: this process serves the store's published guides

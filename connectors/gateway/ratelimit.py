@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import logging
 import time
 from collections import OrderedDict, deque
 
 from starlette.requests import HTTPConnection
 
 from connectors.gateway.errors import ApiError
+from core.settings import get_settings
 
+log = logging.getLogger("hotline.ratelimit")
 WINDOW_SECONDS = 60.0
 MAX_TRACKED_SENDERS = 100_000
 
@@ -37,16 +40,15 @@ def client_key(host: str | None) -> str:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock=time.monotonic, *, scope: str = "", redis_url: str | None = None) -> None:
+    def __init__(self, per_minute: int, clock=time.monotonic, *, scope: str = "", redis_url: str = "") -> None:
+        """`redis_url` (RATE_LIMIT_REDIS_URL, scale-out): one window per key shared by every gateway process, in
+        Redis under `scope`, which each limiter names; empty: windows in this process only."""
+        if redis_url and not scope:
+            raise ValueError("a limiter shared in Redis needs its own scope")
         self.per_minute = per_minute
         self._clock = clock
         self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-        # scale-out (RATE_LIMIT_REDIS_URL): one window per key shared by every gateway process
-        if redis_url is None and clock is time.monotonic:
-            from core.settings import get_settings
-
-            redis_url = get_settings().rate_limit_redis_url
-        self._shared = SharedWindows(redis_url, f"{scope or 'pm' + str(per_minute)}:") if redis_url else None
+        self._shared = SharedWindows(redis_url, f"{scope}:") if redis_url else None
 
     def retry_after(self, key: str) -> int:
         """Record one hit; return 0 if allowed, else seconds to wait."""
@@ -78,7 +80,7 @@ def limit(conn: HTTPConnection, name: str, per_minute: int, *keys: str) -> None:
     `per_minute`, shared in Redis under `name` in scale-out mode); 429 when any key is over it."""
     limiter = getattr(conn.app.state, name, None)
     if limiter is None:
-        limiter = RateLimiter(per_minute, scope=name)
+        limiter = RateLimiter(per_minute, scope=name, redis_url=get_settings().rate_limit_redis_url)
         setattr(conn.app.state, name, limiter)
     for key in keys:
         refuse_if_limited(limiter.retry_after(key))
@@ -127,9 +129,7 @@ class SharedWindows:
             return int(self._script(keys=[self._prefix + key], args=[WINDOW_SECONDS, per_minute, member]))
         except Exception as exc:  # noqa: BLE001 - any Redis failure: fall back, never a 500
             self._down_until = time.monotonic() + SHARED_RETRY_SECONDS
-            import logging
-
-            logging.getLogger("hotline.ratelimit").warning(
+            log.warning(
                 "shared rate limits unavailable (%s); counting per process for %.0f s", type(exc).__name__,
                 SHARED_RETRY_SECONDS)
             return None

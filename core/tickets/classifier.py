@@ -122,8 +122,7 @@ class TicketClassifier:
         """(level-1 features, the appeal's vector for level-2/3 similarity), or None without an encoder."""
         if self.encoder is None:
             return None
-        head, full = features.split_head(text)
-        full = features.clean(full)
+        head, full = features.split_head(text)          # full: features.clean(text)
         second = features.second_chunk(full, self.encoder.tokenizer) if self.second else ""
         inputs = [full] + ([second] if second else []) + ([head] if self.head else [])
         with self._lock:  # one onnxruntime session, one thread per call

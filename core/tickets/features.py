@@ -36,8 +36,9 @@ def han_bigrams(text: str) -> set[str]:
 
 
 def split_head(text: str) -> tuple[str, str]:
-    """(head, full text): the title if a space ends it early, else the first HEAD_CHARS characters."""
-    text = _SPACES.sub(" ", (text or "").strip())[:MAX_CHARS]
+    """(head, full text as `clean` makes it): the title if a space ends it early, else the first HEAD_CHARS
+    characters."""
+    text = clean(text)
     space = text.find(" ")
     if 0 < space <= HEAD_SEARCH:
         return text[:space], text

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +18,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from scripts.stack import model_path
+from scripts.stack import StackError, running_cluster
+from tests.form_answers import BUNDLE_ANSWERS
 from tests.services import service_missing
 
 pytestmark = pytest.mark.slow
@@ -29,12 +28,7 @@ POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@12
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HAPROXY = "/usr/sbin/haproxy"
 
-ANSWERS = {  # 社会保障卡居民服务一件事, as in tests/integration/test_application_conversation.py
-    "applicant_name": "赵敏", "applicant_id_number": "150203198804120024", "applicant_phone": "13700001234",
-    "service_type": "遗失补领", "loss_type": "正式挂失", "card_bank": "建行", "delivery_method": "邮寄",
-    "delivery_address": "包头市青山区幸福路8号3栋2单元501室", "transit_function": "开通", "handler_type": "本人",
-    "agent_name": "跳过", "agent_id_number": "跳过",
-}
+ANSWERS = BUNDLE_ANSWERS["社会保障卡居民服务一件事"]
 
 
 def _redis_or_fail():
@@ -80,29 +74,12 @@ def cluster(tmp_path_factory):
     name = "hotline_cluster_test_" + uuid.uuid4().hex[:8]
     database_url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
     data_dir = tmp_path_factory.mktemp("cluster")
-    log_path = data_dir / "cluster.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "RASA_URL", "ACTIONS_URL", "PORT")}
-    cmd = [sys.executable, str(ROOT / "scripts" / "cluster.py"), "--model", model_path(), "--port", "0",
-           "--rasa-port", "0", "--actions-port", "0", "--data-dir", str(data_dir), "--database-url", database_url,
-           "--redis-url", REDIS]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (data_dir / "cluster.json").exists() and state(data_dir)["ready"]:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"cluster not ready; log tail:\n{log_path.read_text(errors='replace')[-4000:]}")
-        yield {"dir": data_dir, "url": state(data_dir)["url"], "database_url": database_url, "log": log_path}
+        with running_cluster(data_dir, database_url, REDIS, data_dir / "cluster.log") as running:
+            yield {**running, "database_url": database_url}
+    except StackError as exc:
+        pytest.fail(str(exc))
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
         with admin.connect() as conn:
             for db in (name, f"{name}_tracker"):
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))

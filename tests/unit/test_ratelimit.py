@@ -1,3 +1,5 @@
+import pytest
+
 from connectors.gateway.ratelimit import RateLimiter
 
 
@@ -24,3 +26,9 @@ def test_redis_down_falls_back_to_limits_per_process():
     limiter = RateLimiter(per_minute=2, scope="down", redis_url="redis://127.0.0.1:1/0")
     assert [limiter.retry_after("web-a") for _ in range(2)] == [0, 0]
     assert limiter.retry_after("web-a") >= 1
+
+
+def test_a_limiter_shared_in_redis_must_name_its_scope():
+    # two limiters with the same number would otherwise count in one window
+    with pytest.raises(ValueError):
+        RateLimiter(per_minute=30, redis_url="redis://127.0.0.1:6379/0")

@@ -143,3 +143,20 @@ def test_unclear_text_goes_to_manual_classification(model, monkeypatch):
         assert model.classify("公司拖欠我们三个月工资不发").manual
     finally:
         get_settings.cache_clear()
+
+
+def test_a_long_appeal_keeps_every_token_offset_for_its_second_window(model):
+    """The encoder's tokenizer truncates at its window; the offsets used to cut the second window must still
+    cover the whole appeal (the cut-off tokens come back as overflow pieces)."""
+    from tokenizers import Tokenizer
+
+    from core.tickets import features
+
+    if model.encoder is None:
+        pytest.skip("the e5 encoder is built by make setup")
+    text = "小区门口的路灯坏了一个多月，晚上老人孩子出门很不安全，" * 12
+    whole = Tokenizer.from_file(str(classifier.E5_DIR / "tokenizer.json")).encode(text, add_special_tokens=False)
+    offsets = features.token_offsets(text, model.encoder.tokenizer)
+    assert len(whole.offsets) > features.E5_WINDOW_TOKENS + 40        # long enough to be truncated
+    assert offsets == list(whole.offsets)
+    assert features.second_chunk(text, model.encoder.tokenizer)
