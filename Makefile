@@ -61,7 +61,7 @@ $(NLU_EXAMPLES): $(VENV_APP)/.installed $(GUIDES) knowledge/nlu_examples.py
 
 dict: $(JIEBA_DICT) $(NLU_EXAMPLES)
 
-index: $(E5_MODEL) $(VENV_APP)/.installed
+index: $(E5_ONNX) $(VENV_APP)/.installed
 	$(APP_PY) -m knowledge build
 
 train: $(VENV_RASA)/.installed $(JIEBA_DICT) $(NLU_EXAMPLES) $(E5_ONNX)

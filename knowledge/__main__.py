@@ -23,7 +23,7 @@ def _build(args) -> int:
     if model and not model_available(model):
         print(
             f"embedding model not found: {model}\n"
-            "build it (python -m knowledge.embedding.build_e5 --out build/models/multilingual-e5-small), "
+            "build it (make e5-onnx), "
             "set EMBEDDING_MODEL, or pass --lexical-only",
             file=sys.stderr,
         )

@@ -22,7 +22,7 @@ class KnowledgeSettings:
     knowledge_dir: Path = field(default_factory=lambda: Path(_env("KNOWLEDGE_DIR", str(ROOT / "knowledge" / "guides"))))
     index_dir: Path = field(default_factory=lambda: Path(_env("INDEX_DIR", str(ROOT / "build" / "index"))))
     embedding_model: str = field(
-        default_factory=lambda: _env("EMBEDDING_MODEL", str(ROOT / "build" / "models" / "multilingual-e5-small")))
+        default_factory=lambda: _env("EMBEDDING_MODEL", str(ROOT / "build" / "models" / "e5-onnx")))
 
 
 def knowledge_settings() -> KnowledgeSettings:

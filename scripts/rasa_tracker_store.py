@@ -40,9 +40,11 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             session.commit()
 
     def _mask_earlier_slots(self, session: Any, sender_id: str, names: set, reset: bool) -> None:
-        rows = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id,
-                                                   self.SQLEvent.type_name == "slot")
-        for row in rows:
+        query = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id,
+                                                    self.SQLEvent.type_name == "slot")
+        if not reset:  # a slot event's row keeps the slot's name in action_name: read only the slots replaced
+            query = query.filter(self.SQLEvent.action_name.in_(sorted(names)))
+        for row in query:
             event: Dict[str, Any] = json.loads(row.data)
             if reset or event.get("name") in names:
                 masked = json.dumps(tracker_privacy.mask_slot_event(event))

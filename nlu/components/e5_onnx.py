@@ -6,6 +6,7 @@ model.onnx, tokenizer.json and e5.json (dimension, query prefix, maximum length,
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -42,6 +43,7 @@ class E5Encoder:
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.prefix = self.info.get("query_prefix", "") if prefix is None else prefix
         self.dim = int(self.info["dimension"])
+        self.model_dir = model_dir
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(int(max_length or self.info.get("max_length", 512)))
         self.pad_id = int(self.info.get("pad_id", 1))
@@ -52,6 +54,15 @@ class E5Encoder:
         self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
                                             providers=["CPUExecutionProvider"])
         self.output = self.info.get("output", "sentence_embedding")
+
+    def with_max_length(self, max_length: int) -> "E5Encoder":
+        """The same session (no second copy of the model) with another token window, e.g. for long passages."""
+        from tokenizers import Tokenizer
+
+        other = copy.copy(self)
+        other.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        other.tokenizer.enable_truncation(int(max_length))
+        return other
 
     def encode(self, texts: List[str], batch_size: int = 32) -> np.ndarray:
         """One vector per text (the query prefix is added here); batches group texts of similar length."""

@@ -2,7 +2,7 @@
 
 Every check runs against a lexical-only index, and again against the hybrid
 (dense + lexical) index when the embedding model is present (settings.embedding_model,
-normally build/models/multilingual-e5-small from `make index`); without the model the
+normally build/models/e5-onnx from `make index`); without the model the
 hybrid cases are skipped with a message saying so.
 
 Build mechanics use an index of a few guides. Questions are asked of an index of the whole

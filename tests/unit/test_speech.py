@@ -92,6 +92,37 @@ def test_whisper_recognises_mandarin_after_a_phone_line(whisper):
     assert 0.3 < result.confidence <= 1.0
 
 
+def test_callers_speaking_at_once_are_recognised_together_and_as_well(whisper, monkeypatch):
+    """Four calls finishing their sentences at the same moment: their utterances share model calls
+    (batches) and each caller still gets their own words back."""
+    import threading
+
+    from tests.voice_client import references
+
+    said = references()
+    names = ["fr_BAC009S0764W0121.wav", "aishs_BAC009S0150W0051.wav", "aishs_BAC009S0252W0151.wav",
+             "thchs_D4_750.wav"]
+    audio = {name: _phone_line(_clip(name)) for name in names}
+    calls = []
+    real = whisper._generate
+    monkeypatch.setattr(whisper, "_generate", lambda feats, *a: calls.append(len(feats)) or real(feats, *a))
+    heard, barrier = {}, threading.Barrier(len(names))
+
+    def caller(name):
+        barrier.wait()
+        heard[name] = whisper.transcribe(audio[name]).text
+
+    threads = [threading.Thread(target=caller, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(heard) == sorted(names)
+    assert max(calls) > 1 and sum(calls) >= len(names), calls       # at least one call served several
+    for name in names:
+        assert cer(said[name], heard[name]) <= 0.35, (name, heard[name])
+
+
 def test_whisper_hears_nothing_in_silence(whisper):
     result = whisper.transcribe(np.zeros(16000, dtype=np.float32))
     assert len(re.sub(r"\W", "", result.text)) <= 2 or result.confidence < 0.35
