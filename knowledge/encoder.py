@@ -172,7 +172,8 @@ class Encoder:
 class OnnxEncoder:
     """The exported e5 (int8 ONNX) run by onnxruntime through nlu's E5Encoder: the same vectors
     Rasa's E5Featurizer computes, and no torch in the process (about 0.4 GB less per process).
-    Thread-safe without a lock: an onnxruntime session may be run from several threads."""
+    Thread-safe without a lock: an onnxruntime session may be run from several threads. The tokenizer and
+    the session are shared with the ticket classifier's encoder in the same process (nlu/components/e5_onnx.py)."""
 
     def __init__(self, model_name: str):
         from nlu.components.e5_onnx import E5Encoder
@@ -182,8 +183,9 @@ class OnnxEncoder:
         self.query_prefix = info.get("query_prefix", "query: ")
         self.passage_prefix = info.get("passage_prefix", "passage: ")
         self.int8 = bool(info.get("int8"))
-        self._queries = E5Encoder(Path(model_name), threads=QUERY_THREADS, prefix="")
-        self._passages = self._queries.with_max_length(PASSAGE_MAX_TOKENS)
+        self._queries = E5Encoder(Path(model_name), threads=QUERY_THREADS, prefix="")   # the export's window
+        self._passages = E5Encoder(Path(model_name), threads=QUERY_THREADS, prefix="",
+                                   max_length=PASSAGE_MAX_TOKENS)           # same tokenizer and session
         self.dim = self._queries.dim
 
     @staticmethod

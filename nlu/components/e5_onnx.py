@@ -6,11 +6,11 @@ model.onnx, tokenizer.json and e5.json (dimension, query prefix, maximum length,
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
+import threading
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -25,8 +25,27 @@ def resolve_model_dir(model_path: str) -> Path:
     return PROJECT_ROOT / path
 
 
+_SHARED: Dict[Tuple[str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(kind: str, path: Path, make: Callable[[], Any]) -> Any:
+    """One tokenizer per model folder and one session per (folder, threads) in a process: e5's tokenizer alone
+    holds ~280 MB (250k pieces) and the int8 session ~135 MB, and several parts of one process use e5 (the
+    retriever, the ticket classifier; Rasa's featurizer)."""
+    key = (kind, str(path.resolve()))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = make()
+        return _SHARED[key]
+
+
 class E5Encoder:
-    """Tokenizer + ONNX session: texts -> L2-normalised float32 sentence vectors."""
+    """Tokenizer + ONNX session: texts -> L2-normalised float32 sentence vectors. Texts longer than
+    `max_length` tokens are cut (the first max_length - 1 tokens and the closing one, as the tokenizers
+    library's own truncation does). The tokenizer (`self.tokenizer`, no truncation) and the session are
+    shared with every other E5Encoder of the same folder in the process; an onnxruntime session may be run
+    from several threads."""
 
     def __init__(self, model_dir: Path, threads: int = 1, max_length: Optional[int] = None,
                  prefix: Optional[str] = None) -> None:
@@ -43,42 +62,42 @@ class E5Encoder:
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.prefix = self.info.get("query_prefix", "") if prefix is None else prefix
         self.dim = int(self.info["dimension"])
-        self.model_dir = model_dir
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(int(max_length or self.info.get("max_length", 512)))
+        self.max_length = int(max_length or self.info.get("max_length", 512))
+        self.tokenizer = _shared("tokenizer", model_dir / "tokenizer.json",
+                                 lambda: Tokenizer.from_file(str(model_dir / "tokenizer.json")))
         self.pad_id = int(self.info.get("pad_id", 1))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
+
+        def session() -> Any:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            options.enable_cpu_mem_arena = False  # a batch of long passages would keep ~1 GB in the arena for ever
+            return ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+        self.session = _shared(f"session/{int(threads)}", model_dir / "model.onnx", session)
         self.output = self.info.get("output", "sentence_embedding")
 
-    def with_max_length(self, max_length: int) -> "E5Encoder":
-        """The same session (no second copy of the model) with another token window, e.g. for long passages."""
-        from tokenizers import Tokenizer
-
-        other = copy.copy(self)
-        other.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        other.tokenizer.enable_truncation(int(max_length))
-        return other
+    def _ids(self, texts: List[str]) -> List[List[int]]:
+        limit = self.max_length
+        return [ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]
+                for ids in (e.ids for e in self.tokenizer.encode_batch([self.prefix + t for t in texts]))]
 
     def encode(self, texts: List[str], batch_size: int = 32) -> np.ndarray:
         """One vector per text (the query prefix is added here); batches group texts of similar length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self.tokenizer.encode_batch([self.prefix + text for text in texts])
+        encodings = self._ids(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         step = max(1, int(batch_size))
         for start in range(0, len(order), step):
             rows = order[start:start + step]
-            width = max(len(encodings[i].ids) for i in rows)
+            width = max(len(encodings[i]) for i in rows)
             ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for r, i in enumerate(rows):
-                row = encodings[i].ids
+                row = encodings[i]
                 ids[r, :len(row)] = row
                 mask[r, :len(row)] = 1
             vectors[rows] = self.session.run([self.output], {"input_ids": ids, "attention_mask": mask})[0]

@@ -112,3 +112,26 @@ def test_rasa_component_adds_a_sentence_feature():
     assert out["sequence"] is True  # sentence features only
     assert out["empty"] == [True, True]  # empty text: no features
     assert out["train_shapes"] == [[1, 384], [1, 384]]
+
+
+def test_long_texts_are_cut_as_the_tokenizer_would_and_one_process_loads_e5_once():
+    """The knowledge search, the ticket classifier and Rasa's featurizer share one tokenizer (~280 MB) and
+    one session per process; each encoder still cuts texts at its own window."""
+    if not (ONNX_DIR / "model.onnx").is_file():
+        pytest.skip("ONNX encoder not built (make e5-onnx)")
+    from tokenizers import Tokenizer
+
+    from knowledge.encoder import OnnxEncoder
+    from nlu.components.e5_onnx import E5Encoder
+
+    short, long_ = E5Encoder(ONNX_DIR, max_length=128), E5Encoder(ONNX_DIR, max_length=512)
+    search = OnnxEncoder(str(ONNX_DIR))
+    assert short.tokenizer is long_.tokenizer is search._queries.tokenizer
+    assert short.session is long_.session is search._passages.session
+    text = "我家楼下的烧烤店每天晚上营业到凌晨两点，油烟和噪音很大，" * 12
+    reference = Tokenizer.from_file(str(ONNX_DIR / "tokenizer.json"))
+    for encoder, limit in ((short, 128), (long_, 512)):
+        reference.enable_truncation(limit)
+        assert encoder._ids([text]) == [reference.encode(encoder.prefix + text).ids]
+    assert len(short._ids([text])[0]) == 128 < len(long_._ids([text])[0])
+    assert float(short.encode([text])[0] @ long_.encode([text])[0]) < 0.999   # the longer window saw more
