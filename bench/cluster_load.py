@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -26,12 +27,44 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from scripts.stack import free_port  # noqa: E402
 from scripts.stack import running_cluster as cluster_process  # noqa: E402
+from core.validators import id_check_char  # noqa: E402
 from tests.form_answers import BUNDLE_ANSWERS  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 # two one-table forms, answered as in the conversation tests
 FORMS = {guide: BUNDLE_ANSWERS[guide] for guide in ("社会保障卡居民服务一件事", "个体工商户开办一件事")}
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何林高罗"
+GIVEN = ["建国", "秀英", "敏", "志强", "丽娜", "海燕", "晓东", "桂兰", "俊杰", "慧", "宝音", "乌兰", "明", "红梅", "磊"]
+
+
+def personal_answers(answers: dict[str, str], rng: random.Random) -> dict[str, str]:
+    """The form's answers with this caller's own name, ID number (valid check digit), phone and house number:
+    real callers share choices ("遗失补领", "邮寄") but not their personal data, and Rasa's NLU cache must not
+    look better here than it would on a hotline."""
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    old_id = answers["applicant_id_number"]
+    first17 = old_id[:12] + f"{rng.randint(1, 28):02d}" + f"{rng.randint(0, 99):02d}" + old_id[16]
+    mine = {}
+    for key, value in answers.items():
+        if value == answers["applicant_name"]:
+            mine[key] = name                               # the applicant's name wherever it is asked again
+        elif key == "applicant_id_number":
+            mine[key] = first17 + id_check_char(first17)
+        elif key == "applicant_phone":
+            mine[key] = rng.choice(["13", "15", "18"]) + f"{rng.randint(0, 999999999):09d}"
+        elif "address" in key:
+            mine[key] = _renumber(value, rng)
+        else:
+            mine[key] = value
+    return mine
+
+
+def _renumber(address: str, rng: random.Random) -> str:
+    """The same street, another house number."""
+    return re.sub(r"\d+号", f"{rng.randint(1, 300)}号", address, count=1)
+
+
 QUESTIONS = ["你好", "孩子刚出生要办什么手续", "要多长时间", "在哪里办", "社保卡丢了怎么补办", "收费吗", "谢谢"]
 
 
@@ -183,7 +216,7 @@ class Caller:
 
     async def application(self) -> None:
         guide = self.rng.choice(list(FORMS))
-        answers = FORMS[guide]
+        answers = personal_answers(FORMS[guide], self.rng)
         self.session = {}
         await self.turn("你好")
         messages = await self.form_turn(f"我要申请{guide}")

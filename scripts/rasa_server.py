@@ -48,20 +48,21 @@ def _install_event_class_cache() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
-NLU_CACHE_SIZE = 4096
-
-
 def _install_nlu_cache() -> None:
     """A text the model has already understood is not run through the NLU pipeline again (jieba, count
     vectors, the e5 encoder, the classifier: ~23 ms of Rasa's CPU per turn, profiled). Callers repeat
-    themselves a lot ("是的", "确认提交", "转人工", the same guide questions): the last NLU_CACHE_SIZE texts'
-    results are kept per loaded model. The pipeline depends on the text alone, so a cached result is the
-    one the pipeline would give; each turn gets its own copy."""
+    themselves a lot ("是的", "确认提交", "转人工", the same guide questions): the last RASA_NLU_CACHE_SIZE
+    (default 4096; 0 turns the cache off) texts' results are kept per loaded model. The pipeline depends on the
+    text alone, so a cached result is the one the pipeline would give; each turn gets its own copy."""
     import copy
+    import os
     from collections import OrderedDict
 
     from rasa.core.processor import MessageProcessor
 
+    size = int(os.environ.get("RASA_NLU_CACHE_SIZE", "4096") or 0)
+    if size <= 0:
+        return
     original = MessageProcessor._parse_message_with_graph
 
     def _parse_message_with_graph(self: Any, message: Any, tracker: Any, only_output_properties: bool = True) -> Any:
@@ -74,7 +75,7 @@ def _install_nlu_cache() -> None:
         if parsed is None:
             parsed = original(self, message, tracker, only_output_properties)
             cache[key] = copy.deepcopy(parsed)
-            if len(cache) > NLU_CACHE_SIZE:
+            if len(cache) > size:
                 cache.popitem(last=False)
         else:
             cache.move_to_end(key)
