@@ -47,7 +47,7 @@ $(E5_MODEL): $(VENV_APP)/.installed knowledge/embedding/build_e5.py
 	$(APP_PY) -m knowledge.embedding.build_e5 --out build/models/multilingual-e5-small
 
 # The encoder as ONNX for Rasa's E5Featurizer (Python 3.10, no torch); re-exported only when the model changes.
-$(E5_ONNX): $(E5_MODEL) $(VENV_APP)/.installed knowledge/embedding/export_onnx.py
+$(E5_ONNX): $(E5_MODEL) $(VENV_APP)/.installed knowledge/embedding/export_onnx.py knowledge/embedding/prune_tokenizer.py
 	$(APP_PY) -m knowledge.embedding.export_onnx --src build/models/multilingual-e5-small --out build/models/e5-onnx
 
 e5-onnx: $(E5_ONNX)

@@ -41,7 +41,9 @@ def _shared(kind: str, path: Path, make: Callable[[], Any]) -> Any:
 
 
 class E5Encoder:
-    """Tokenizer + ONNX session: texts -> L2-normalised float32 sentence vectors. Texts longer than
+    """Tokenizer + ONNX session: texts -> L2-normalised float32 sentence vectors. The export's pruned tokenizer
+    is used when it has one (knowledge/embedding/prune_tokenizer.py; `self.tokenizer` then gives the same
+    pieces and offsets, with other ids: only offsets may be read from it). Texts longer than
     `max_length` tokens are cut (the first max_length - 1 tokens and the closing one, as the tokenizers
     library's own truncation does). The tokenizer (`self.tokenizer`, no truncation) and the session are
     shared with every other E5Encoder of the same folder in the process; an onnxruntime session may be run
@@ -63,8 +65,16 @@ class E5Encoder:
         self.prefix = self.info.get("query_prefix", "") if prefix is None else prefix
         self.dim = int(self.info["dimension"])
         self.max_length = int(max_length or self.info.get("max_length", 512))
-        self.tokenizer = _shared("tokenizer", model_dir / "tokenizer.json",
-                                 lambda: Tokenizer.from_file(str(model_dir / "tokenizer.json")))
+        pruned = self.info.get("pruned_tokenizer")
+        if pruned and (model_dir / pruned).is_file() and (model_dir / self.info["pruned_token_ids"]).is_file():
+            # the export's smaller tokenizer (same tokens for the scripts callers type) and its ids in the model
+            self.tokenizer = _shared("tokenizer", model_dir / pruned, lambda: Tokenizer.from_file(str(model_dir / pruned)))
+            self.token_ids = _shared("token_ids", model_dir / self.info["pruned_token_ids"],
+                                     lambda: np.load(model_dir / self.info["pruned_token_ids"]))
+        else:
+            self.tokenizer = _shared("tokenizer", model_dir / "tokenizer.json",
+                                     lambda: Tokenizer.from_file(str(model_dir / "tokenizer.json")))
+            self.token_ids = None
         self.pad_id = int(self.info.get("pad_id", 1))
 
         def session() -> Any:
@@ -79,9 +89,12 @@ class E5Encoder:
         self.output = self.info.get("output", "sentence_embedding")
 
     def _ids(self, texts: List[str]) -> List[List[int]]:
-        limit = self.max_length
-        return [ids if len(ids) <= limit else ids[:limit - 1] + ids[-1:]
-                for ids in (e.ids for e in self.tokenizer.encode_batch([self.prefix + t for t in texts]))]
+        """The model's token ids of each text (prefix added), cut to max_length."""
+        limit, out = self.max_length, []
+        for encoding in self.tokenizer.encode_batch([self.prefix + t for t in texts]):
+            ids = encoding.ids if len(encoding.ids) <= limit else encoding.ids[:limit - 1] + encoding.ids[-1:]
+            out.append(ids if self.token_ids is None else self.token_ids[ids].tolist())
+        return out
 
     def encode(self, texts: List[str], batch_size: int = 32) -> np.ndarray:
         """One vector per text (the query prefix is added here); batches group texts of similar length."""
