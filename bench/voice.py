@@ -49,10 +49,24 @@ def speech_end(pcm: bytes, rate: int) -> float:
 
 
 # ---------------------------------------------------------------- recognition
+def _phone_clips(names: list[str]) -> dict[str, np.ndarray]:
+    """Each clip after a G.711 A-law round trip at 8 kHz, back at 16 kHz (what recognition gets on a call)."""
+    out = {}
+    for name in names:
+        pcm, rate = A.read_wav(CLIPS / name)
+        x = A.resample(A.pcm_to_float(pcm), rate, 8000)
+        out[name] = A.resample(A.pcm_to_float(A.alaw2lin(A.lin2alaw(A.float_to_pcm(x)))), 8000, 16000)
+    return out
+
+
 def bench_asr() -> dict:
+    import threading
+
     from speech.whisper_asr import WhisperRecognizer
 
     refs = references()
+    names = sorted(refs)
+    audio = _phone_clips(names)
     out = {}
     for label, kwargs in (("trimmed window (default)", {}), ("30 s window", {"trim": False}),
                           ("trimmed, no hotline prompt", {"prompt": None})):
@@ -60,21 +74,40 @@ def bench_asr() -> dict:
         asr.transcribe(np.zeros(16000, dtype=np.float32))  # warm-up
         errors = chars = 0
         times, rtfs = [], []
-        for name in sorted(refs):
-            pcm, rate = A.read_wav(CLIPS / name)
-            x = A.resample(A.pcm_to_float(pcm), rate, 8000)
-            phone = A.pcm_to_float(A.alaw2lin(A.lin2alaw(A.float_to_pcm(x))))   # G.711 A-law round trip
-            x16 = A.resample(phone, 8000, 16000)
-            result = asr.transcribe(x16)
+        for name in names:
+            result = asr.transcribe(audio[name])
             e, n = cer_counts(refs[name], result.text)
             errors, chars = errors + e, chars + n
             times.append(result.seconds)
-            rtfs.append(result.seconds / (len(x16) / 16000))
+            rtfs.append(result.seconds / (len(audio[name]) / 16000))
         out[label] = {"cer": errors / chars, "p50_s": percentile(times, 50), "p95_s": percentile(times, 95),
-                      "rtf": statistics.mean(rtfs), "clips": len(refs)}
+                      "rtf": statistics.mean(rtfs), "clips": len(refs), "total_s": sum(times)}
         print(f"ASR {label}: CER {errors / chars:.3f} over {len(refs)} clips, per utterance p50 "
-              f"{percentile(times, 50):.2f} s p95 {percentile(times, 95):.2f} s, RTF {statistics.mean(rtfs):.3f}",
-              flush=True)
+              f"{percentile(times, 50):.2f} s p95 {percentile(times, 95):.2f} s, RTF {statistics.mean(rtfs):.3f}, "
+              f"all clips one after another {sum(times):.1f} s", flush=True)
+        if kwargs:
+            continue
+        # the same clips arriving four at a time (four callers ending their sentences together): batched
+        heard: dict[str, str] = {}
+        started = time.perf_counter()
+        for i in range(0, len(names), 4):
+            group = names[i:i + 4]
+            barrier = threading.Barrier(len(group))
+
+            def caller(name: str, barrier=barrier) -> None:
+                barrier.wait()
+                heard[name] = asr.transcribe(audio[name]).text
+
+            threads = [threading.Thread(target=caller, args=(name,)) for name in group]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        wall = time.perf_counter() - started
+        counts = [cer_counts(refs[name], heard[name]) for name in names]
+        cer = sum(c[0] for c in counts) / sum(c[1] for c in counts)
+        out["four at a time (batched)"] = {"cer": cer, "total_s": wall, "clips": len(names)}
+        print(f"ASR four callers at a time (batched): CER {cer:.3f}, all clips {wall:.1f} s", flush=True)
     return out
 
 
