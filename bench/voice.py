@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from speech import audio as A  # noqa: E402
-from tests.voice_client import CLIPS, VoiceCall, cer_counts, clip_pcm, references, speech_onset  # noqa: E402
+from tests.voice_client import (CLIPS, VoiceCall, cer_counts, clip_pcm, references, speech_onset,  # noqa: E402
+                                 transcribe_together)
 from turns import percentile  # noqa: E402 - bench/turns.py
 
 # clips whose references are corpus transcripts (the three TTS/README prompts are weighted out, PROVENANCE.txt)
@@ -60,8 +61,6 @@ def _phone_clips(names: list[str]) -> dict[str, np.ndarray]:
 
 
 def bench_asr() -> dict:
-    import threading
-
     from speech.whisper_asr import WhisperRecognizer
 
     refs = references()
@@ -91,18 +90,7 @@ def bench_asr() -> dict:
         heard: dict[str, str] = {}
         started = time.perf_counter()
         for i in range(0, len(names), 4):
-            group = names[i:i + 4]
-            barrier = threading.Barrier(len(group))
-
-            def caller(name: str, barrier=barrier) -> None:
-                barrier.wait()
-                heard[name] = asr.transcribe(audio[name]).text
-
-            threads = [threading.Thread(target=caller, args=(name,)) for name in group]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            heard.update(transcribe_together(asr, {name: audio[name] for name in names[i:i + 4]}))
         wall = time.perf_counter() - started
         counts = [cer_counts(refs[name], heard[name]) for name in names]
         cer = sum(c[0] for c in counts) / sum(c[1] for c in counts)

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,6 +335,18 @@ def main(argv: list[str] | None = None) -> int:
         write_state(state_path, args, children, ready=False)
 
 
+def child_ready(child: Child) -> bool:
+    """The process answers its own check, as HAProxy asks it: Rasa `GET /`, the others `GET /health`."""
+    base = f"http://127.0.0.1:{child.port}"
+    if child.role != "rasa":
+        return health(base)[0] == 200
+    try:
+        with urllib.request.urlopen(base + "/", timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def supervise(args: argparse.Namespace, children: list[Child], env: dict[str, str], state_path: Path,
               stopping: threading.Event) -> int:
     url = f"http://{args.host}:{args.port}"
@@ -354,9 +368,8 @@ def supervise(args: argparse.Namespace, children: list[Child], env: dict[str, st
                     child.restarts += 1
                     start(child, env)
                     changed = True
-        if not ready:
-            gateways = [c for c in children if c.role == "gateway"]
-            if health(url)[0] == 200 and all(health(f"http://127.0.0.1:{c.port}")[0] == 200 for c in gateways):
+        if not ready:  # ready = every process answers, so a fault right after start-up has others to fall back on
+            if health(url)[0] == 200 and all(child_ready(c) for c in children):
                 ready = changed = True
                 say(f"\n  12345 热线智能助手 (cluster) 已启动 / cluster ready: {url}\n"
                     f"  {args.rasa} Rasa, {args.actions} action servers, {args.gateways} gateways behind HAProxy; "

@@ -41,6 +41,26 @@ def cer(ref: str, hyp: str) -> float:
     return errors / max(1, chars)
 
 
+def transcribe_together(recognizer, audio: dict[str, np.ndarray], timeout: float = 120) -> dict[str, str]:
+    """What `recognizer` hears when every caller in `audio` finishes speaking at the same instant (one thread
+    per caller, released together)."""
+    import threading
+
+    heard: dict[str, str] = {}
+    barrier = threading.Barrier(len(audio))
+
+    def caller(name: str) -> None:
+        barrier.wait()
+        heard[name] = recognizer.transcribe(audio[name]).text
+
+    threads = [threading.Thread(target=caller, args=(name,)) for name in audio]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return heard
+
+
 def clip_pcm(name: str, rate: int) -> bytes:
     pcm, src = read_wav(CLIPS / name)
     audio = resample(pcm_to_float(pcm), src, rate)

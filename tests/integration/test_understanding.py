@@ -21,9 +21,13 @@ def test_everyday_losses_and_outages_raise_no_alarm(conversation, text):
 
 @pytest.mark.parametrize(("text", "guide"), [("社保卡丢了", "社会保障卡居民服务一件事"), ("退休金咋领", "退休一件事")])
 def test_guides_answer_although_the_intent_is_unsure(conversation, text, guide):
+    """The guide is answered, or offered first as a one-tap "您是想问……吗" when the search is not sure either
+    (退休金咋领 scores just under the answer threshold with the ONNX encoder: docs/BENCHMARKS.md)."""
     messages = conversation.say(text)
     answered = [m for m in messages if m["kind"] in ("guide_answer", "clarify") and m["data"].get("guide") == guide]
-    assert answered, pretty(messages)
+    offered = [m for m in messages if m["kind"] == "clarify" and (m["data"].get("candidates") or [None])[0] == guide
+               and m["buttons"][0]["payload"] == f'/choose_guide{{"guide": "{guide}"}}']
+    assert answered or offered, pretty(messages)
 
 
 def test_a_complaint_is_not_taken_for_a_status_check(conversation):

@@ -95,9 +95,7 @@ def test_whisper_recognises_mandarin_after_a_phone_line(whisper):
 def test_callers_speaking_at_once_are_recognised_together_and_as_well(whisper, monkeypatch):
     """Four calls finishing their sentences at the same moment: their utterances share model calls
     (batches) and each caller still gets their own words back."""
-    import threading
-
-    from tests.voice_client import references
+    from tests.voice_client import references, transcribe_together
 
     said = references()
     names = ["fr_BAC009S0764W0121.wav", "aishs_BAC009S0150W0051.wav", "aishs_BAC009S0252W0151.wav",
@@ -106,21 +104,36 @@ def test_callers_speaking_at_once_are_recognised_together_and_as_well(whisper, m
     calls = []
     real = whisper._generate
     monkeypatch.setattr(whisper, "_generate", lambda feats, *a: calls.append(len(feats)) or real(feats, *a))
-    heard, barrier = {}, threading.Barrier(len(names))
-
-    def caller(name):
-        barrier.wait()
-        heard[name] = whisper.transcribe(audio[name]).text
-
-    threads = [threading.Thread(target=caller, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    heard = transcribe_together(whisper, audio)
     assert sorted(heard) == sorted(names)
     assert max(calls) > 1 and sum(calls) >= len(names), calls       # at least one call served several
     for name in names:
         assert cer(said[name], heard[name]) <= 0.35, (name, heard[name])
+
+
+def test_a_failed_batch_fails_each_of_its_callers_and_the_next_call_works(whisper, monkeypatch):
+    import threading
+
+    audio = _phone_line(_clip())
+    real = whisper._generate
+    monkeypatch.setattr(whisper, "_generate", lambda *a: (_ for _ in ()).throw(RuntimeError("model failed")))
+    errors, barrier = [], threading.Barrier(3)
+
+    def caller():
+        barrier.wait()
+        try:
+            whisper.transcribe(audio)
+        except RuntimeError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == ["model failed"] * 3 and not whisper._pending
+    monkeypatch.setattr(whisper, "_generate", real)
+    assert cer("甚至出现交易几乎停滞的情况", whisper.transcribe(audio).text) <= 0.2
 
 
 def test_whisper_hears_nothing_in_silence(whisper):
