@@ -33,7 +33,8 @@ def of_kind(messages, kind):
 @pytest.fixture
 def submitted(live_gateway, conversation):
     response = httpx.post(f"{live_gateway}/api/applications", timeout=30,
-                          json={"guide": "新生儿出生一件事", "data": NEWBORN, "sender": conversation.sender})
+                          json={"guide": "新生儿出生一件事", "data": NEWBORN, "sender": conversation.sender,
+                                "token": conversation.token})
     assert response.status_code == 201, response.text
     return response.json()["number"]
 

@@ -103,7 +103,8 @@ def test_fee_question_while_a_situation_question_is_open(conversation):
 
 def test_time_question_after_a_status_answer_is_about_that_application(live_gateway, conversation):
     response = httpx.post(f"{live_gateway}/api/applications", timeout=30,
-                          json={"guide": "新生儿出生一件事", "data": NEWBORN, "sender": conversation.sender})
+                          json={"guide": "新生儿出生一件事", "data": NEWBORN, "sender": conversation.sender,
+                                "token": conversation.token})
     number = response.json()["number"]
     conversation.say("查询办件进度")
     conversation.say(number)

@@ -293,16 +293,42 @@ def test_api_form_definition(client):
     assert client.get("/api/forms/新生儿出生一件事", params={"items": ["结婚登记"]}).status_code == 422
 
 
+def _owned() -> dict[str, str]:
+    from core import senders
+
+    sender, token = senders.new_sender()
+    return {"sender": sender, "token": token}
+
+
 def test_api_submit_twice_gives_one_application(client):
-    payload = {"guide": "新生儿出生一件事", "data": NEWBORN, "sender": "widget-1"}
+    payload = {"guide": "新生儿出生一件事", "data": NEWBORN, **_owned()}
     first = client.post("/api/applications", json=payload)
     assert first.status_code == 201, first.text
     second = client.post("/api/applications", json=payload)
     assert second.status_code == 200 and second.json()["number"] == first.json()["number"]
     assert second.json()["created"] is False
-    keyed = [client.post("/api/applications", json={**payload, "sender": "w2"}, headers={"Idempotency-Key": "abc"})
+    keyed = [client.post("/api/applications", json={**payload, **_owned()}, headers={"Idempotency-Key": "abc"})
+             for _ in range(2)]
+    assert [r.status_code for r in keyed] == [201, 201]      # a new conversation each time: two applications
+    other = _owned()
+    keyed = [client.post("/api/applications", json={**payload, **other}, headers={"Idempotency-Key": "abc"})
              for _ in range(2)]
     assert [r.status_code for r in keyed] == [201, 200]
+
+
+def test_api_a_conversation_named_without_its_token_is_refused_and_nothing_is_replayed(client):
+    mine = _owned()
+    first = client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": NEWBORN, **mine},
+                        headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 201
+    for forged in ({"sender": mine["sender"]}, {"sender": mine["sender"], "token": _owned()["token"]}):
+        replay = client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": NEWBORN, **forged},
+                             headers={"Idempotency-Key": "k1"})
+        assert replay.status_code == 403 and replay.json()["detail"]["code"] == "sender_forbidden"
+        assert first.json()["number"] not in replay.text and "print" not in replay.text
+    anonymous = client.post("/api/applications", json={"guide": "新生儿出生一件事", "data": NEWBORN},
+                            headers={"Idempotency-Key": "k1"})
+    assert anonymous.status_code == 201 and anonymous.json()["number"] != first.json()["number"]
 
 
 def test_api_submit_validation_errors(client):
@@ -464,7 +490,7 @@ def test_the_form_action_drops_and_reports_answers_that_no_longer_apply(sscard_f
 
 
 def test_api_honours_dependent_fields(client):
-    payload = {"guide": "社会保障卡居民服务一件事", "data": dict(SSCARD, delivery_method="免费邮寄到家"), "sender": "w-when"}
+    payload = {"guide": "社会保障卡居民服务一件事", "data": dict(SSCARD, delivery_method="免费邮寄到家"), **_owned()}
     bad = client.post("/api/applications", json=payload)
     assert bad.status_code == 422 and [f["field"] for f in bad.json()["detail"]["fields"]] == ["delivery_address"]
     payload["data"] = dict(SSCARD, loss_type="正式挂失")

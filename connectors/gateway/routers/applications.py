@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.gateway.auth import client_address, require_role
 from connectors.gateway.errors import MESSAGES, ApiError, error_body
 from connectors.gateway.ratelimit import client_key, limit
-from connectors.gateway.schemas import SENDER_PATTERN, ErrorResponse
+from connectors.gateway.schemas import SENDER_PATTERN, TOKEN_PATTERN, ErrorResponse
 from core import applications as service
 from core import senders
 from core.application_forms import UnknownItems, form_for
@@ -40,7 +40,8 @@ MESSAGES.update({
 router = APIRouter(tags=["applications"])
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
                         autoescape=select_autoescape(["html"]))
-ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}}
+ERRORS = {403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+          429: {"model": ErrorResponse}}
 
 
 def _client(request: Request) -> str:
@@ -55,7 +56,9 @@ class ApplicationRequest(BaseModel):
     guide: str = Field(min_length=1, max_length=128, description="exact guide name, e.g. 新生儿出生一件事")
     items: list[str] = Field(default_factory=list, max_length=30, description="covered items chosen; empty = all")
     data: dict[str, Any] = Field(default_factory=dict, max_length=100, description="field -> value (GET /api/forms/{guide})")
-    sender: str | None = Field(None, pattern=SENDER_PATTERN, description="conversation or user id of the channel")
+    sender: str | None = Field(None, pattern=SENDER_PATTERN,
+                               description="a conversation of this client (from POST /api/chat or /api/chat/session)")
+    token: str | None = Field(None, pattern=TOKEN_PATTERN, description="the token issued with `sender` (required with it)")
     channel: str = Field("web", pattern=r"^[a-z0-9_\-]{1,32}$")
 
 
@@ -111,6 +114,10 @@ def form_definition(guide: str, items: list[str] = Query(default=[])) -> dict[st
 def submit(body: ApplicationRequest, request: Request,
            idempotency_key: str | None = Header(None, max_length=128)) -> JSONResponse:
     limit(request, "applications_limiter", get_settings().rate_limit_per_minute, client_key(client_address(request)))
+    # the application joins a conversation only its owner names (as in the chat): a repeat is answered with the
+    # first application's receipt and printable form, so nobody else may replay it under that conversation
+    if body.sender is not None and not senders.owns(body.sender, body.token):
+        raise ApiError(403, "sender_forbidden")
     sender = body.sender or _client(request)
     try:
         sub = service.create_application(guide=body.guide, items=body.items, data=body.data, channel=body.channel,
