@@ -369,7 +369,7 @@ def supervise(args: argparse.Namespace, children: list[Child], env: dict[str, st
                     start(child, env)
                     changed = True
         if not ready:  # ready = every process answers, so a fault right after start-up has others to fall back on
-            if health(url)[0] == 200 and all(child_ready(c) for c in children):
+            if health(url)[0] == 200 and all(child_ready(c) for c in children if c.role != "haproxy"):
                 ready = changed = True
                 say(f"\n  12345 热线智能助手 (cluster) 已启动 / cluster ready: {url}\n"
                     f"  {args.rasa} Rasa, {args.actions} action servers, {args.gateways} gateways behind HAProxy; "

@@ -54,9 +54,16 @@ def _install_nlu_cache() -> None:
     vectors, the e5 encoder, the classifier: ~23 ms of Rasa's CPU per turn, profiled). Callers repeat
     themselves a lot ("是的", "确认提交", "转人工", the same guide questions): the last RASA_NLU_CACHE_SIZE
     (default 4096; 0 turns the cache off) texts' results are kept per loaded model. The pipeline depends on the
-    text alone, so a cached result is the one the pipeline would give; each turn gets its own copy."""
+    text alone, so a cached result is the one the pipeline would give; each turn gets its own copy.
+
+    Personal data is never kept: a text with an ID or phone number or an introduced name in it (what
+    core.privacy.mask_text would mask), or any answer to a question for a name, ID, phone, address or
+    verification factor (core.tracker_privacy.asks_personal), is understood afresh and not cached."""
     import copy
     import os
+
+    from core.privacy import mask_text
+    from core.tracker_privacy import asks_personal
     from collections import OrderedDict
 
     from rasa.core.processor import MessageProcessor
@@ -68,7 +75,7 @@ def _install_nlu_cache() -> None:
 
     def _parse_message_with_graph(self: Any, message: Any, tracker: Any, only_output_properties: bool = True) -> Any:
         text = getattr(message, "text", None)
-        if not isinstance(text, str) or not only_output_properties:
+        if not isinstance(text, str) or not only_output_properties or _personal(text, tracker):
             return original(self, message, tracker, only_output_properties)
         cache = self.__dict__.setdefault("_hotline_nlu_cache", OrderedDict())
         key = (id(self.graph_runner), text)
@@ -82,6 +89,14 @@ def _install_nlu_cache() -> None:
             cache.move_to_end(key)
             parsed = copy.deepcopy(parsed)
         return parsed
+
+    def _personal(text: str, tracker: Any) -> bool:
+        if mask_text(text) != text:
+            return True
+        for event in reversed(getattr(tracker, "events", None) or ()):
+            if getattr(event, "type_name", None) == "bot":
+                return asks_personal(event.as_dict())
+        return False
 
     MessageProcessor._parse_message_with_graph = _parse_message_with_graph
 

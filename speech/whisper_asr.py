@@ -106,17 +106,21 @@ class WhisperRecognizer:
             self._pending.append(request)
         while request.result is None:
             with self._lock:  # whoever holds the model recognises everything waiting, its own request included
+                if request.result is not None:
+                    break  # recognised by the caller that held the model: leave the next batch to the others
                 with self._pending_lock:
                     batch = self._pending[:self.max_batch]
                     del self._pending[:len(batch)]
                 if batch:
                     try:
                         self._recognise(batch)
-                    except Exception as exc:  # noqa: BLE001 - each caller of the batch gets the error
+                    except BaseException as exc:  # each caller of the batch gets the error, none waits for ever
                         for item in batch:
                             if item.result is None:
                                 item.error = exc
                                 item.result = ("", 0, 0.0, 1.0)
+                        if not isinstance(exc, Exception):
+                            raise
         if request.error is not None:
             raise request.error
         text, _count, score, no_speech = request.result

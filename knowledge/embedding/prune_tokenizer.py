@@ -6,9 +6,9 @@ gateway and the action server each do). Most pieces are in scripts a caller here
 Devanagari, Thai, ...). A piece can only be part of a segmentation when every one of its characters is in the
 (normalised) text, so for text in the kept scripts the pruned tokenizer gives exactly the same pieces.
 
-Kept: Latin (ASCII, Latin-1, Latin Extended-A/B), Greek, Cyrillic (Mongolian Cyrillic), Mongolian script, CJK
-(ideographs, radicals, punctuation, compatibility, full-width forms), general punctuation, symbols (①, ✓) and
-emoji, the four special tokens, and the piece with the lowest score (it sets the penalty of an
+Kept: Latin (with IPA, modifier letters and combining marks), Greek, Cyrillic (Mongolian Cyrillic), Mongolian
+script, CJK (ideographs, radicals, punctuation, Bopomofo, compatibility, full-width forms), punctuation,
+currency, symbols (①, ✔, ☎), emoji with their variation selectors, the four special tokens, and the piece with the lowest score (it sets the penalty of an
 unknown character, so the lattice is scored exactly as before). A character of another script becomes
 `<unk>` instead of its own pieces.
 
@@ -28,14 +28,15 @@ PRUNED_NAME = "tokenizer.pruned.json"
 IDS_NAME = "token_ids.npy"
 SPECIAL_IDS = 4   # <s>, <pad>, </s>, <unk>: kept where they are (the post-processor names their ids)
 KEPT_RANGES = (
-    (0x0000, 0x024F),    # ASCII, Latin-1, Latin Extended-A and -B
+    (0x0000, 0x036F),    # Latin (ASCII, Latin-1, Extended-A/B), IPA, spacing modifiers (ˇ ˊ tone marks), combining marks
     (0x0370, 0x03FF),    # Greek (χ, μ, Ω in real appeals' formulas and units)
     (0x0400, 0x04FF),    # Cyrillic (Mongolian in Cyrillic script)
     (0x1800, 0x18AF),    # Mongolian script
-    (0x2000, 0x206F),    # general punctuation
-    (0x2100, 0x27BF),    # letter-like symbols, arrows, enclosed alphanumerics (①), misc symbols, dingbats
+    (0x2000, 0x2BFF),    # punctuation, super/subscripts, currency (€ ₮), keycap mark, letter-like, arrows,
+                         # maths, enclosed alphanumerics (①), box drawing, misc symbols, dingbats (✔ ❤ ☎ ⭐)
     (0x2E80, 0x9FFF),    # CJK radicals, punctuation, kana, Bopomofo, ideographs
     (0xF900, 0xFAFF),    # CJK compatibility ideographs
+    (0xFE00, 0xFE0F),    # variation selectors (❤️ = ❤ + U+FE0F)
     (0xFE30, 0xFE4F),    # CJK compatibility forms
     (0xFF00, 0xFFEF),    # full-width and half-width forms
     (0x1F000, 0x1FAFF),  # emoji
