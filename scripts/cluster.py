@@ -154,6 +154,7 @@ defaults
     timeout tunnel 1h
     timeout http-keep-alive 30s
     option redispatch 1
+    option http-buffer-request
     retries 3
     default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2
 

