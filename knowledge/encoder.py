@@ -72,10 +72,12 @@ def resolve_prompts(model_name: str, saved: dict) -> tuple[str, str]:
             saved.get("passage") or saved.get("document") or passage_prefix)
 
 
-def encoder_key(model_name: str, passage_prefix: str, int8: bool) -> str:
-    """Identifies a vector space: model, passage prompt, precision (the vector cache key)."""
+def encoder_key(model_name: str, passage_prefix: str, precision: bool | str) -> str:
+    """Identifies a vector space: model, passage prompt, precision (the vector cache key). `precision`: True/False
+    for a sentence-transformers model's int8/fp32, or the ONNX export's own label (OnnxEncoder.precision)."""
     model = Path(model_name).resolve() if Path(model_name).exists() else model_name
-    raw = f"{model}|{passage_prefix}|{'int8' if int8 else 'fp32'}"
+    label = precision if isinstance(precision, str) else ("int8" if precision else "fp32")
+    raw = f"{model}|{passage_prefix}|{label}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
 
 
@@ -179,25 +181,26 @@ class OnnxEncoder:
         from nlu.components.e5_onnx import E5Encoder
 
         self.model_name = model_name
-        info = json.loads((Path(model_name) / ONNX_INFO).read_text(encoding="utf-8"))
-        self.query_prefix = info.get("query_prefix", "query: ")
-        self.passage_prefix = info.get("passage_prefix", "passage: ")
-        self.int8 = bool(info.get("int8"))
         self._queries = E5Encoder(Path(model_name), threads=QUERY_THREADS, prefix="")   # the export's window
         self._passages = E5Encoder(Path(model_name), threads=QUERY_THREADS, prefix="",
                                    max_length=PASSAGE_MAX_TOKENS)           # same tokenizer and session
+        info = self._queries.info
+        self.query_prefix = info.get("query_prefix", "query: ")
+        self.passage_prefix = info.get("passage_prefix", "passage: ")
+        self.int8 = bool(info.get("int8"))
         self.dim = self._queries.dim
+        self.key = self.key_for(model_name, info)
 
     @staticmethod
-    def key_for(model_name: str) -> str:
-        info = json.loads((Path(model_name) / ONNX_INFO).read_text(encoding="utf-8"))
-        precision = f"onnx-{'int8' if info.get('int8') else 'fp32'}-{info.get('model_sha256', '')[:12]}"
-        raw = f"{Path(model_name).resolve()}|{info.get('passage_prefix', 'passage: ')}|{precision}"
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+    def precision(info: dict) -> str:
+        return f"onnx-{'int8' if info.get('int8') else 'fp32'}-{info.get('model_sha256', '')[:12]}"
 
-    @property
-    def key(self) -> str:
-        return self.key_for(self.model_name)
+    @classmethod
+    def key_for(cls, model_name: str, info: dict | None = None) -> str:
+        """The vector space of this export (readable without loading the model)."""
+        if info is None:
+            info = json.loads((Path(model_name) / ONNX_INFO).read_text(encoding="utf-8"))
+        return encoder_key(model_name, info.get("passage_prefix", "passage: "), cls.precision(info))
 
     def passages(self, texts: list[str]) -> np.ndarray:
         return self._passages.encode([self.passage_prefix + t for t in texts])

@@ -78,7 +78,7 @@ def _install_nlu_cache() -> None:
         if not isinstance(text, str) or not only_output_properties or _personal(text, tracker):
             return original(self, message, tracker, only_output_properties)
         cache = self.__dict__.setdefault("_hotline_nlu_cache", OrderedDict())
-        key = (id(self.graph_runner), text)
+        key = text  # the cache lives on the processor, which holds one loaded model
         parsed = cache.get(key)
         if parsed is None:
             parsed = original(self, message, tracker, only_output_properties)

@@ -47,7 +47,7 @@ async def main():
         "custom": {"kind": "form_question", "data": {"field": "applicant_name", "type": "name"}}})])
     for _ in range(2):                                     # an answer to a question for a name
         await processor.parse_message(UserMessage("赵敏", sender_id="t"), asked)
-    cached = [key[1] for key in processor.__dict__["_hotline_nlu_cache"]]
+    cached = list( processor.__dict__["_hotline_nlu_cache"])
     print(json.dumps({"runs": before, "name_runs": len(runs) - before, "parsed": out[1:6], "again": again,
                       "reference": reference, "cached": cached}, ensure_ascii=False, default=str))
 
