@@ -63,6 +63,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+PROCESS_KINDS = (("rasa", "rasa_server.py"), ("actions", "action_server.py"), ("gateway", "connectors.gateway.app"),
+                 ("postgres", "postgres"), ("redis", "redis-server"), ("haproxy", "haproxy"))
+
+
+def cpu_by_kind(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of each kind of process of the stack (Rasa, action server, gateway, ...), to see where a turn's
+    CPU goes."""
+    found: dict[str, float] = {}
+    for pid in pids:
+        line = _cmdline(pid)
+        kind = next((name for name, mark in PROCESS_KINDS if mark in line), "other")
+        found[kind] = found.get(kind, 0.0) + cpu_seconds([pid])
+    return found
+
+
 def memory_mb(pids: list[int]) -> tuple[float, float]:
     rss = pss = 0
     for pid in pids:
@@ -135,7 +150,7 @@ def _has_env(pid: int, pair: str) -> bool:
 async def level(url: str, root: int, callers: int, seconds: float, think: float, rasa: bool) -> dict:
     stats = Stats()
     pids = tree(root)
-    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    kinds0, cpu0, t0 = cpu_by_kind(pids), cpu_seconds(pids), time.monotonic()
     limits = httpx.Limits(max_connections=callers + 5)
     cls = RasaCaller if rasa else Caller
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -144,13 +159,17 @@ async def level(url: str, root: int, callers: int, seconds: float, think: float,
     elapsed = time.monotonic() - t0
     pids = tree(root)
     cpu = cpu_seconds(pids) - cpu0
+    by_kind = {kind: (seconds - kinds0.get(kind, 0.0)) * 1000 / max(1, len(stats.latencies))
+               for kind, seconds in cpu_by_kind(pids).items()}
     rss, pss = memory_mb(pids)
     ms = [x * 1000 for x in stats.latencies]
     failed = len(stats.errors) + sum(1 for r in results if isinstance(r, Exception))
     kinds = sorted({what for _, what in stats.errors})
     return {"callers": callers, "turns": len(ms), "errors": failed, "error_kinds": kinds, "seconds": elapsed,
             "turns_per_s": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
-            "cpu_ms_per_turn": cpu * 1000 / max(1, len(ms)), "cpu_cores": cpu / elapsed, "rss_mb": rss,
+            "cpu_ms_per_turn": cpu * 1000 / max(1, len(ms)),
+            "cpu_ms_per_turn_by_process": {k: round(v, 1) for k, v in sorted(by_kind.items()) if v >= 0.05},
+            "cpu_cores": cpu / elapsed, "rss_mb": rss,
             "pss_mb": pss}
 
 
@@ -180,6 +199,9 @@ def main() -> None:
         print(f"| {r['callers']} | {r['turns']} | {r['errors']} | {r['turns_per_s']:.1f} | {r['p50']:.0f} | "
               f"{r['p95']:.0f} | {r['cpu_ms_per_turn']:.0f} | {r['cpu_cores']:.2f} | {r['rss_mb']:.0f} | "
               f"{r['pss_mb']:.0f} |")
+    print("\nCPU ms per turn by process: " + "; ".join(
+        f"{r['callers']} callers: " + ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_turn_by_process"].items())
+        for r in rows))
 
 
 if __name__ == "__main__":

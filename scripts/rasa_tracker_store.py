@@ -3,27 +3,76 @@
 endpoints.yml names it (`type: scripts.rasa_tracker_store.PrivacySQLTrackerStore`). Each save writes the new
 events with the caller's and the bot's text masked, and masks the earlier values of every slot the turn
 replaced (all of them after a reset), in the same transaction.
+
+It also keeps, per process, the conversations it has recently read or written (`TrackerCache`), so a turn does
+not read back and replay its whole conversation from the database: Rasa's own store does both on every turn,
+and its cost grows with the conversation. A kept conversation is exactly what reading it back would give: it is
+built from the events as stored (masked), so it holds no more personal data than the database does. It is used
+only while the database still holds the same rows for that caller (the number of rows and the last row id are
+checked on every read and every save, one small indexed query), so a turn taken by another Rasa process, a
+deleted conversation or an earlier failed save sends the read back to the database. Conversations are kept for
+RASA_TRACKER_CACHE_SECONDS (300; 0 turns this off, and it is always well below the retention job's idle period,
+which masks rows in place without adding any), at most RASA_TRACKER_CACHE_SIZE (1000) of them.
 """
 from __future__ import annotations
 
+import copy
 import json
-from typing import Any, Dict, List
+import logging
+import os
+import time
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Tuple
 
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from core import tracker_privacy
 
+log = logging.getLogger("hotline.tracker_store")
+Stamp = Tuple[int, int]  # (rows stored for the caller, id of the last one)
+_BASE = "_hotline_base"  # on a tracker handed out from the cache: (stamp, number of its events then)
+
 
 class PrivacySQLTrackerStore(SQLTrackerStore):
     """SQLTrackerStore that never keeps raw personal data longer than the conversation needs it."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache = TrackerCache.from_environment()
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        if not self.cache.enabled:
+            return await super().retrieve(sender_id)
+        with self.session_scope() as session:
+            stamp = self._stamp(session, sender_id)  # read first: rows added meanwhile make the entry stale
+        kept = self.cache.get(sender_id, stamp)
+        if kept is not None:
+            tracker = clone_tracker(kept)
+            setattr(tracker, _BASE, (stamp, len(tracker.events)))
+            return tracker
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None and stamp[0]:
+            self.cache.put(sender_id, stamp, clone_tracker(tracker))
+            setattr(tracker, _BASE, (stamp, len(tracker.events)))
+        return tracker
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
+        base: Optional[Tuple[Stamp, int]] = tracker.__dict__.pop(_BASE, None)
         with self.session_scope() as session:
-            new = list(self._additional_events(session, tracker))
+            stamp = self._stamp(session, tracker.sender_id) if self.cache.enabled else None
+            if base is not None and stamp == base[0]:  # nothing stored since this tracker was read
+                new = list(tracker.events)[base[1]:]
+            else:
+                new = list(self._additional_events(session, tracker))
+                base = None
             if not new:
+                if base is not None:
+                    setattr(tracker, _BASE, base)
                 return
             before = list(tracker.events)[: len(tracker.events) - len(new)]
             asked = _last_bot_asked_personal(before)
@@ -32,12 +81,46 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             names, reset = tracker_privacy.superseded(raw)
             if names or reset:
                 self._mask_earlier_slots(session, tracker.sender_id, names, reset)
-            for data in rows:
-                session.add(self.SQLEvent(
+            added, stored = [], [json.dumps(data) for data in rows]
+            for data, text in zip(rows, stored):
+                row = self.SQLEvent(
                     sender_id=tracker.sender_id, type_name=data.get("event"), timestamp=data.get("timestamp"),
                     intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-                    action_name=data.get("name"), data=json.dumps(data)))
+                    action_name=data.get("name"), data=text)
+                session.add(row)
+                added.append(row)
+            session.flush()
+            after = (stamp[0] + len(added), max(row.id for row in added)) if stamp is not None else None
             session.commit()
+        try:
+            self._remember(tracker, base, after, stored, names, reset)
+        except Exception:  # the turn is stored; only the kept copy is in doubt: the next read goes to the database
+            self.cache.drop(tracker.sender_id)
+            log.exception("tracker cache: could not keep the conversation after saving it")
+
+    def _remember(self, tracker: DialogueStateTracker, base: Optional[Tuple[Stamp, int]], after: Optional[Stamp],
+                  stored: List[str], names: set, reset: bool) -> None:
+        """Move the kept conversation on by the events just stored, exactly as reading them back would."""
+        sender = tracker.sender_id
+        kept = self.cache.take(sender, base[0]) if base is not None else None
+        if kept is None or after is None:
+            return  # not read through the cache (a new conversation, another process's turn): read it next time
+        events = [Event.from_parameters(json.loads(data)) for data in stored]
+        started = max((e.timestamp for e in kept.events if isinstance(e, SessionStarted)), default=None)
+        if any(isinstance(event, SessionStarted) or (started is not None and event.timestamp < started)
+               for event in events):
+            return  # Rasa reads events stamped from the session's start on: the next read goes to the database
+        if names or reset:
+            mask_kept_slots(kept, names, reset)
+        for event in events:
+            kept.update(event)
+        self.cache.put(sender, after, kept)
+        setattr(tracker, _BASE, (after, len(tracker.events)))
+
+    def _stamp(self, session: Any, sender_id: str) -> Stamp:
+        count, last = session.query(sa.func.count(self.SQLEvent.id), sa.func.max(self.SQLEvent.id)).filter(
+            self.SQLEvent.sender_id == sender_id).one()
+        return int(count or 0), int(last or 0)
 
     def _mask_earlier_slots(self, session: Any, sender_id: str, names: set, reset: bool) -> None:
         query = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id,
@@ -50,6 +133,81 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
                 masked = json.dumps(tracker_privacy.mask_slot_event(event))
                 if masked != row.data:
                     row.data = masked
+
+
+class TrackerCache:
+    """The last conversations read or written by this process, each with the stamp of the rows it was built from."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        self.size, self.seconds = size, seconds
+        self.enabled = size > 0 and seconds > 0
+        self._kept: "OrderedDict[str, Tuple[Stamp, float, DialogueStateTracker]]" = OrderedDict()
+
+    @classmethod
+    def from_environment(cls) -> "TrackerCache":
+        seconds = float(os.environ.get("RASA_TRACKER_CACHE_SECONDS", "300") or 0)
+        # the retention job masks rows of conversations idle for this long, in place: never keep one that long
+        mask_after = float(os.environ.get("TRACKER_MASK_AFTER_HOURS", "24") or 0) * 3600
+        return cls(int(os.environ.get("RASA_TRACKER_CACHE_SIZE", "1000") or 0),
+                   min(seconds, mask_after / 2) if mask_after > 0 else 0)
+
+    def get(self, sender: str, stamp: Stamp) -> Optional[DialogueStateTracker]:
+        entry = self._kept.get(sender)
+        if entry is None:
+            return None
+        if entry[0] != stamp or time.monotonic() - entry[1] > self.seconds:
+            del self._kept[sender]
+            return None
+        self._kept.move_to_end(sender)
+        return entry[2]
+
+    def take(self, sender: str, stamp: Stamp) -> Optional[DialogueStateTracker]:
+        kept = self.get(sender, stamp)
+        self._kept.pop(sender, None)
+        return kept
+
+    def drop(self, sender: str) -> None:
+        self._kept.pop(sender, None)
+
+    def put(self, sender: str, stamp: Stamp, tracker: DialogueStateTracker) -> None:
+        self._kept[sender] = (stamp, time.monotonic(), tracker)
+        self._kept.move_to_end(sender)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+
+def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """A tracker in the same state, without replaying its events (Rasa's `copy()` replays them all).
+
+    Events are not changed once they are in a tracker, so the copy shares them in its own deque; everything else
+    (slot values, the active loop, the latest message...) is copied, so a turn on the copy leaves the original
+    as it was."""
+    new = object.__new__(type(tracker))
+    for key, value in tracker.__dict__.items():
+        if key == "events":
+            value = type(value)(value, value.maxlen)
+        elif key == "slots":
+            slots = type(value)()
+            for name, slot in value.items():
+                slot = copy.copy(slot)
+                slot._value = copy.deepcopy(slot._value)
+                slots[name] = slot
+            value = slots
+        else:
+            value = copy.deepcopy(value)
+        new.__dict__[key] = value
+    return new
+
+
+def mask_kept_slots(tracker: DialogueStateTracker, names: set, reset: bool) -> None:
+    """The earlier slot events of a kept conversation as `_mask_earlier_slots` leaves their rows."""
+    events = tracker.events
+    for i, event in enumerate(events):
+        if getattr(event, "type_name", None) == "slot" and (reset or event.key in names):
+            data = event.as_dict()
+            masked = tracker_privacy.mask_slot_event(data)
+            if masked != data:
+                events[i] = Event.from_parameters(json.loads(json.dumps(masked)))
 
 
 def _last_bot_asked_personal(events: List[Any]) -> bool:
