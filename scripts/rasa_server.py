@@ -152,6 +152,53 @@ def _install_cached_response_validator() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+DOMAIN_UNKNOWN = 449  # rasa-sdk >= 3.8: "send me the domain", when a call names a domain digest it has not seen
+_domains: Dict[int, Any] = {}  # id(domain) -> (domain, digest, domain as a dict): one entry per loaded model
+
+
+def domain_digest(domain: Any) -> Any:
+    """(digest, domain as a dict) of a loaded model's domain, computed once per domain."""
+    import hashlib
+    import json
+
+    entry = _domains.get(id(domain))
+    if entry is None or entry[0] is not domain:
+        as_dict = domain.as_dict()
+        digest = hashlib.sha256(json.dumps(as_dict, sort_keys=True, default=str).encode()).hexdigest()
+        entry = (domain, digest, as_dict)
+        if len(_domains) >= 4:  # models replaced since: forget the oldest
+            _domains.pop(next(iter(_domains)))
+        _domains[id(domain)] = entry
+    return entry[1], entry[2]
+
+
+def _install_domain_by_digest() -> None:
+    """Send the action server the domain's digest instead of the whole domain on every call.
+
+    Rasa 3.6 puts the whole domain (~21 kB of JSON here) into every action call, to be encoded by Rasa and
+    decoded by the action server (profiled: the biggest part of the action server's CPU). rasa-sdk 3.11 keeps
+    the last domain it was sent with its digest and answers 449 to a call whose digest it does not know; the
+    call is then sent again with the domain (RetryingActionEndpoint), once per action-server process and model."""
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import EventVerbosity
+
+    def _action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> Dict[str, Any]:
+        return {"next_action": self._name, "sender_id": tracker.sender_id,
+                "tracker": tracker.current_state(EventVerbosity.ALL), "version": rasa.__version__,
+                "domain_digest": domain_digest(domain)[0]}
+
+    RemoteAction._action_call_format = _action_call_format
+
+
+def _with_domain(body: Any) -> Any:
+    """The call again, with the domain its digest names (None: not a call this process made)."""
+    if not isinstance(body, dict) or "domain" in body:
+        return None
+    entry = next((e for e in _domains.values() if e[1] == body.get("domain_digest")), None)
+    return None if entry is None else {**body, "domain": entry[2]}
+
+
 ACTION_RETRIES = 2
 ACTION_RETRY_PAUSE = 0.3  # seconds, times the attempt number: a balancer's health check takes a dead process out
 
@@ -171,7 +218,14 @@ def _install_action_retry() -> None:
         async def request(self, *args: Any, **kwargs: Any) -> Any:
             for attempt in range(ACTION_RETRIES + 1):
                 try:
-                    return await super().request(*args, **kwargs)
+                    try:
+                        return await super().request(*args, **kwargs)
+                    except ClientResponseError as exc:
+                        full = _with_domain(kwargs.get("json")) if exc.status == DOMAIN_UNKNOWN else None
+                        if full is None:
+                            raise
+                        kwargs["json"] = full  # this action server has not seen the domain yet
+                        return await super().request(*args, **kwargs)
                 except ClientResponseError as exc:
                     if exc.status not in (502, 503) or attempt == ACTION_RETRIES:
                         raise
@@ -250,6 +304,7 @@ if __name__ == "__main__":
     _install_cached_response_validator()
     _install_nlu_cache()
     _install_action_retry()
+    _install_domain_by_digest()
     _install_tracker_store_without_memory_fallback()
     from rasa.__main__ import main
 

@@ -1,0 +1,98 @@
+"""Rasa sends the action server the domain's digest, and the whole domain only to an action server that asks for
+it (scripts/rasa_server.py `_install_domain_by_digest`), in Rasa's own environment.
+
+The action server here is a fake that follows rasa-sdk 3.11's protocol (it keeps the last domain it was sent and
+answers 449 to a digest it does not know); the live conversation tests run the real rasa-sdk behind it.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
+
+SCRIPT = r"""
+import asyncio, json, sys
+sys.path.insert(0, ".")
+import scripts.rasa_server as server
+server._install_action_retry()
+server._install_domain_by_digest()
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+domain = Domain.from_yaml('''
+version: "3.1"
+slots:
+  x: {type: any, mappings: [{type: custom}]}
+actions: [action_x]
+''')
+seen = []
+
+def fake_rasa_sdk_action_server():
+    known = {"digest": None, "domain": None}
+    async def webhook(request):
+        body = await request.json()
+        if "domain" in body:
+            known.update(digest=body.get("domain_digest"), domain=body["domain"])
+        elif not known["digest"] or known["digest"] != body.get("domain_digest"):
+            seen.append({"domain": False, "status": 449})
+            return web.json_response({"error": "missing domain", "action_name": body["next_action"]}, status=449)
+        seen.append({"domain": "domain" in body, "status": 200, "knows_slots": sorted(known["domain"]["slots"]),
+                     "text": body["tracker"]["latest_message"]["text"]})
+        return web.json_response({"events": [{"event": "slot", "name": "x", "value": len(seen)}], "responses": []})
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    return app
+
+async def start(app):
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+async def main():
+    report = {}
+    tracker = DialogueStateTracker("caller", domain.slots)
+    tracker.update(UserUttered("你好"))
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    for name in ("first", "second"):   # two action-server processes, one after the other
+        runner, port = await start(fake_rasa_sdk_action_server())
+        endpoint = AvailableEndpoints(action=EndpointConfig(f"http://127.0.0.1:{port}/webhook")).action
+        for call in range(2):
+            before = len(seen)
+            events = await RemoteAction("action_x", endpoint).run(CollectingOutputChannel(), nlg, tracker, domain)
+            report[f"{name}-{call}"] = {"requests": seen[before:], "events": [e.as_dict()["value"] for e in events]}
+        await runner.cleanup()
+    print(json.dumps(report, ensure_ascii=False))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's venv is built by make setup")
+def test_the_domain_is_sent_once_per_action_server_and_every_call_still_runs():
+    result = subprocess.run([str(RASA_PY), "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    asked = {"domain": False, "status": 449}
+    sent = {"domain": True, "status": 200, "knows_slots": ["x"],
+            "text": "你好"}
+    digest_only = dict(sent, domain=False)
+    for server in ("first", "second"):  # a new process asks once, then the digest is enough
+        assert report[f"{server}-0"]["requests"] == [asked, sent], report
+        assert report[f"{server}-1"]["requests"] == [digest_only], report
+    # every call ran the action once and its events came back
+    assert [report[k]["events"] for k in ("first-0", "first-1", "second-0", "second-1")] == [[2], [3], [5], [6]]
