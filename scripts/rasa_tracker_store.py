@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -81,16 +81,12 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             names, reset = tracker_privacy.superseded(raw)
             if names or reset:
                 self._mask_earlier_slots(session, tracker.sender_id, names, reset)
-            added, stored = [], [json.dumps(data) for data in rows]
-            for data, text in zip(rows, stored):
-                row = self.SQLEvent(
-                    sender_id=tracker.sender_id, type_name=data.get("event"), timestamp=data.get("timestamp"),
-                    intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-                    action_name=data.get("name"), data=text)
-                session.add(row)
-                added.append(row)
-            session.flush()
-            after = (stamp[0] + len(added), max(row.id for row in added)) if stamp is not None else None
+            stored = [json.dumps(data) for data in rows]
+            session.execute(self.SQLEvent.__table__.insert(), [{
+                "sender_id": tracker.sender_id, "type_name": data.get("event"), "timestamp": data.get("timestamp"),
+                "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+                "action_name": data.get("name"), "data": text} for data, text in zip(rows, stored)])
+            after = self._stamp(session, tracker.sender_id) if stamp is not None else None
             session.commit()
         try:
             self._remember(tracker, base, after, stored, names, reset)
@@ -118,21 +114,31 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
         setattr(tracker, _BASE, (after, len(tracker.events)))
 
     def _stamp(self, session: Any, sender_id: str) -> Stamp:
-        count, last = session.query(sa.func.count(self.SQLEvent.id), sa.func.max(self.SQLEvent.id)).filter(
-            self.SQLEvent.sender_id == sender_id).one()
+        table = self.SQLEvent.__table__
+        count, last = session.execute(
+            sa.select(sa.func.count(table.c.id), sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
+        ).one()
         return int(count or 0), int(last or 0)
 
     def _mask_earlier_slots(self, session: Any, sender_id: str, names: set, reset: bool) -> None:
-        query = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id,
-                                                    self.SQLEvent.type_name == "slot")
-        if not reset:  # a slot event's row keeps the slot's name in action_name: read only the slots replaced
-            query = query.filter(self.SQLEvent.action_name.in_(sorted(names)))
-        for row in query:
-            event: Dict[str, Any] = json.loads(row.data)
-            if reset or event.get("name") in names:
-                masked = json.dumps(tracker_privacy.mask_slot_event(event))
-                if masked != row.data:
-                    row.data = masked
+        """Mask the stored value each replaced slot had until now (every slot's, after a reset).
+
+        Only the last stored row of each slot can still hold a raw value: every save masks the earlier ones
+        (and `mask_superseded` those within the save), and the retention job masks whole idle conversations.
+        A slot event's row keeps the slot's name in action_name."""
+        table = self.SQLEvent.__table__
+        last = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id, table.c.type_name == "slot")
+        if not reset:
+            last = last.where(table.c.action_name.in_(sorted(names)))
+        changed = []
+        for row_id, data in session.execute(
+                sa.select(table.c.id, table.c.data).where(table.c.id.in_(last.group_by(table.c.action_name)))):
+            masked = json.dumps(tracker_privacy.mask_slot_event(json.loads(data)))
+            if masked != data:
+                changed.append({"row_id": row_id, "masked": masked})
+        if changed:
+            session.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
+                            .values(data=sa.bindparam("masked")), changed)
 
 
 class TrackerCache:
@@ -200,10 +206,13 @@ def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
 
 
 def mask_kept_slots(tracker: DialogueStateTracker, names: set, reset: bool) -> None:
-    """The earlier slot events of a kept conversation as `_mask_earlier_slots` leaves their rows."""
-    events = tracker.events
-    for i, event in enumerate(events):
-        if getattr(event, "type_name", None) == "slot" and (reset or event.key in names):
+    """The earlier slot events of a kept conversation as `_mask_earlier_slots` leaves their rows: the last event
+    of each slot replaced (the ones before it are masked already)."""
+    events, done = tracker.events, set()
+    for i in range(len(events) - 1, -1, -1):
+        event = events[i]
+        if getattr(event, "type_name", None) == "slot" and event.key not in done and (reset or event.key in names):
+            done.add(event.key)
             data = event.as_dict()
             masked = tracker_privacy.mask_slot_event(data)
             if masked != data:
