@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.models import ConversationEvent, utcnow
 from core.senders import conversation_key
 from core.validators import TZ
@@ -91,6 +91,11 @@ def record(session: Session, kind: str, sender: str, **fields: Any) -> Conversat
     return row
 
 
+def _columns(row: ConversationEvent) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in ConversationEvent.__table__.columns
+            if not column.primary_key}
+
+
 def record_safely(kind: str, sender: str, **fields: Any) -> bool:
     """Record one event in its own short transaction; a failure is logged, never raised."""
     try:
@@ -107,9 +112,10 @@ def record_many_safely(rows: list[tuple[str, str, dict[str, Any]]]) -> bool:
     if not rows:
         return True
     try:
-        with session_scope() as session:
-            for kind, sender, fields in rows:
-                record(session, kind, sender, **fields)
+        table = ConversationEvent.__table__
+        values = [_columns(event(kind, sender, **fields)) for kind, sender, fields in rows]
+        with get_engine().begin() as conn:  # one plain INSERT: this runs on every turn of every caller
+            conn.execute(table.insert(), values)
         return True
     except Exception as exc:  # noqa: BLE001
         log.warning("conversation events not recorded: %s", type(exc).__name__)

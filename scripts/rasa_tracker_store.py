@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any, List, Optional, Tuple
 
 import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -43,6 +44,27 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cache = TrackerCache.from_environment()
+        if self.engine.dialect.name == "sqlite":
+            self._reuse_sqlite_connections()
+
+    def _reuse_sqlite_connections(self) -> None:
+        """The embedded SQLite file: one kept connection instead of a new one for every read and write (Rasa's
+        engine opens the file anew each time), in WAL mode without a disk flush at every commit: a commit then
+        survives any crash of the process (kill -9 included), and only a crash of the machine itself can
+        undo the last ones. The scale-out mode stores conversations in PostgreSQL."""
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2,
+                                       connect_args={"check_same_thread": False, "timeout": 15})
+
+        @sa.event.listens_for(self.engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         if not self.cache.enabled:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.conversation_events import record_safely as record_event
-from core.db import session_scope
+from core.db import get_engine, session_scope
 from core.events import Envelope
 from core.handoff.errors import (
     AgentUnavailable,
@@ -846,10 +846,14 @@ def add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]], *,
 
 
 def current(sender: str) -> dict[str, Any] | None:
-    """{"id", "state"} of the sender's live conversation or pending call-back, or None: one cheap query a turn."""
-    with session_scope() as session:
-        conv = _live(session, sender) or _pending_callback(session, sender)
-        return {"id": conv.id, "state": conv.state} if conv is not None else None
+    """{"id", "state"} of the sender's live conversation, else of their latest call-back request, or None: one
+    indexed query a turn, without the ORM (every turn of every caller asks this)."""
+    conv = HandoffConversation
+    with get_engine().connect() as conn:
+        row = conn.execute(select(conv.id, conv.state)
+                           .where(conv.sender == sender, conv.state.in_((*LIVE_STATES, CALLBACK)))
+                           .order_by(conv.state == CALLBACK, conv.id.desc()).limit(1)).first()
+    return {"id": row.id, "state": row.state} if row is not None else None
 
 
 def _may_read(account: StaffAccount, conv: HandoffConversation) -> bool:
