@@ -299,12 +299,15 @@ def _install_tracker_store_without_memory_fallback() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
+    from scripts import rasa_states
+
     _install_safe_logging()
     _install_event_class_cache()
     _install_cached_response_validator()
     _install_nlu_cache()
     _install_action_retry()
     _install_domain_by_digest()
+    rasa_states.install()
     _install_tracker_store_without_memory_fallback()
     from rasa.__main__ import main
 

@@ -212,6 +212,8 @@ def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
     as it was."""
     new = object.__new__(type(tracker))
     for key, value in tracker.__dict__.items():
+        if key.startswith("_hotline_"):
+            continue  # what this process noted on the tracker (scripts/rasa_states.py): it belongs to the original
         if key == "events":
             value = type(value)(value, value.maxlen)
         elif key == "slots":
@@ -230,6 +232,8 @@ def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
 def mask_kept_slots(tracker: DialogueStateTracker, names: set, reset: bool) -> None:
     """The earlier slot events of a kept conversation as `_mask_earlier_slots` leaves their rows: the last event
     of each slot replaced (the ones before it are masked already)."""
+    for key in [key for key in tracker.__dict__ if key.startswith("_hotline_")]:
+        del tracker.__dict__[key]  # an event is replaced below: nothing worked out from the old ones still holds
     events, done = tracker.events, set()
     for i in range(len(events) - 1, -1, -1):
         event = events[i]
