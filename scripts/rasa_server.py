@@ -1,4 +1,4 @@
-"""Run the Rasa CLI (Python 3.10 venv) with two measured performance fixes, action calls that survive a killed
+"""Run the Rasa CLI (Python 3.10 venv) with measured performance fixes, action calls that survive a killed
 action server, and a tracker store that fails loudly.
 
 Rasa 3.6 validates every action-server response with `jsonschema.validate`, which re-checks the whole
@@ -7,7 +7,9 @@ this took ~58% of the Rasa server's CPU on turns that run a custom action. Here 
 each event is checked against the one event schema its type names (`response_checker`): the same verdict as
 the schema, and an invalid response still gets Rasa's own error. And the class
 of a stored event is looked up once per event type, not by walking Event's subclasses for every event read.
-A text already understood is answered from a cache of the NLU pipeline's results.
+A text already understood is answered from a cache of the NLU pipeline's results. Action calls carry the
+domain's digest instead of the whole domain (`_install_domain_by_digest`), and the dialogue states the policies
+predict from are worked out once per event (scripts/rasa_states.py).
 
 Its log lines are made safe as in every process of the assistant (core/logs.py): personal data masked and
 control characters escaped, including Rasa's structured (structlog) events such as

@@ -30,6 +30,22 @@ APPLIED = "_hotline_applied"
 STATES = "_hotline_states"
 
 
+_FLAT = (str, int, float, bool, tuple, type(None))
+
+
+def _copy_sub_state(sub: Any) -> Any:
+    if isinstance(sub, dict) and all(isinstance(value, _FLAT) for value in sub.values()):
+        return dict(sub)  # sub-states hold names, texts and tuples of numbers: one level to copy
+    return copy.deepcopy(sub)
+
+
+def _copy_step(state: Dict[str, Any], prev_action: Any) -> Any:
+    """A fresh copy of a state and of the previous action's sub-state, sharing one object where Rasa's do (the
+    state's previous action is the replayed tracker's latest action itself)."""
+    prev = _copy_sub_state(prev_action)
+    return {key: prev if sub is prev_action else _copy_sub_state(sub) for key, sub in state.items()}, prev
+
+
 def install() -> None:
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import ActiveLoop
@@ -107,7 +123,7 @@ def install() -> None:
     def _step(domain: Domain, replayed: DialogueStateTracker, hide_rule_turn: bool) -> Any:
         state = domain.get_active_state(replayed)
         return (hide_rule_turn, replayed.followup_action, replayed.latest_action_name, replayed.active_loop_name,
-                copy.deepcopy((state, domain._get_prev_action_sub_state(replayed))))
+                _copy_step(state, domain._get_prev_action_sub_state(replayed)))
 
     def _fold_states(domain: Domain, steps: List[Any], ignore_rule_only_turns: bool,
                      rule_only_data: Optional[Dict[str, Any]]) -> List[Any]:
@@ -118,7 +134,7 @@ def install() -> None:
         last_ml_action_sub_state = None
         turn_was_hidden = False
         for hide_rule_turn, followup, latest_action_name, active_loop_name, kept in steps:
-            state, prev_action = copy.deepcopy(kept)
+            state, prev_action = _copy_step(*kept)
             if ignore_rule_only_turns:
                 if not turn_was_hidden:
                     last_ml_action_sub_state = prev_action

@@ -35,6 +35,8 @@ from core import tracker_privacy
 
 log = logging.getLogger("hotline.tracker_store")
 Stamp = Tuple[int, int]  # (rows stored for the caller, id of the last one)
+_STAMP = sa.text(f"SELECT count(id), max(id) FROM {SQLTrackerStore.SQLEvent.__tablename__} "
+                 "WHERE sender_id = :sender_id")
 _BASE = "_hotline_base"  # on a tracker handed out from the cache: (stamp, number of its events then)
 
 
@@ -136,10 +138,7 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
         setattr(tracker, _BASE, (after, len(tracker.events)))
 
     def _stamp(self, session: Any, sender_id: str) -> Stamp:
-        table = self.SQLEvent.__table__
-        count, last = session.execute(
-            sa.select(sa.func.count(table.c.id), sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
-        ).one()
+        count, last = session.execute(_STAMP, {"sender_id": sender_id}).one()
         return int(count or 0), int(last or 0)
 
     def _mask_earlier_slots(self, session: Any, sender_id: str, names: set, reset: bool) -> None:
