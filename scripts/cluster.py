@@ -177,7 +177,10 @@ frontend rasa
     default_backend rasa
 
 backend rasa
-    balance leastconn
+    # a conversation's turns go to the same Rasa process (its tracker store keeps the conversation, so the turn
+    # does not read it back); consistent hashing moves only a dead process's conversations to the others
+    balance hdr(X-Conversation)
+    hash-type consistent
     option http-server-close
     retry-on conn-failure empty-response junk-response
     option httpchk GET /

@@ -7,12 +7,14 @@ from typing import Any
 import httpx
 
 from connectors.gateway.schemas import BotMessage
+from core import senders
 
 log = logging.getLogger(__name__)
 
 
 # A balancer's "no backend answered" (502/503) is retried once; Rasa's own errors and timeouts are not.
 RETRY_STATUSES = (502, 503)
+CONVERSATION_HEADER = "X-Conversation"
 
 
 class DialogueUnavailable(Exception):
@@ -42,9 +44,13 @@ class RasaClient:
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
         payload = {"sender": sender, "message": text, "metadata": metadata}
+        # in the scale-out mode the balancer sends a conversation's turns to the same Rasa process while it lives,
+        # whose tracker store still holds the conversation (scripts/cluster.py); a keyed hash, not the sender id
+        headers = {CONVERSATION_HEADER: senders.conversation_key(sender)}
         for attempt in (1, 2):
             try:
-                response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=payload)
+                response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=payload,
+                                                  headers=headers)
                 if attempt == 1 and response.status_code in RETRY_STATUSES:
                     log.warning("rasa answered %s; trying once more", response.status_code)
                     continue

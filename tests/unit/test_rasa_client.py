@@ -38,3 +38,13 @@ def test_timeouts_and_rasa_errors_are_not_retried_twice(outcomes):
     with pytest.raises(DialogueUnavailable):
         asyncio.run(client.send("s", "你好", {}))
     assert len(calls) == len(outcomes)
+
+
+def test_each_turn_names_its_conversation_for_the_balancer_by_a_keyed_hash_not_the_sender():
+    client, calls = client_with([200])
+    voice_sender = "voice-13947761208"   # a voice sender carries the caller's number
+    for sender in (voice_sender, voice_sender, "web-2"):
+        asyncio.run(client.send(sender, "你好", {}))
+    keys = [request.headers["X-Conversation"] for request in calls]
+    assert keys[0] == keys[1] != keys[2]  # the same conversation goes to the same Rasa process
+    assert "13947761208" not in keys[0] and "7761208" not in keys[0] and len(keys[0]) == 24
