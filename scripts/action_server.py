@@ -31,8 +31,18 @@ def prepare() -> None:
 
 def main() -> None:
     prepare()
+    from rasa_sdk import endpoint
     from rasa_sdk.__main__ import main as rasa_sdk_main
 
+    from core import heap
+
+    serve = endpoint.run
+
+    def run(*args, **kwargs):  # the actions (with the search index and guides) are loaded by now
+        heap.freeze()
+        serve(*args, **kwargs)
+
+    endpoint.run = run
     rasa_sdk_main()
 
 

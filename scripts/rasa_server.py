@@ -250,6 +250,23 @@ def _install_action_retry() -> None:
     AvailableEndpoints.__init__ = __init__
 
 
+def _install_gc_freeze() -> None:
+    """Once the model is loaded, its long-lived objects are moved out of the garbage collector's reach
+    (core/heap.py): otherwise every full collection walks them all, a pause of the one event loop that every
+    conversation in flight waits behind."""
+    from core import heap
+    from rasa.core import run
+
+    original = run.load_agent_on_start
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        agent = await original(*args, **kwargs)
+        heap.freeze()
+        return agent
+
+    run.load_agent_on_start = load_agent_on_start
+
+
 def _install_safe_logging() -> None:
     """Every stdlib log record, and every value of Rasa's structlog events, masked and escaped."""
     from core import logs
@@ -310,6 +327,7 @@ if __name__ == "__main__":
     _install_action_retry()
     _install_domain_by_digest()
     rasa_states.install()
+    _install_gc_freeze()
     _install_tracker_store_without_memory_fallback()
     from rasa.__main__ import main
 

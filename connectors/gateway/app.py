@@ -24,7 +24,7 @@ from connectors.gateway.routers import tickets as tickets_router
 from connectors.gateway.turns import TurnService
 from connectors.voice import sip as voice_sip
 from connectors.voice import websocket as voice_ws
-from core import logs
+from core import heap, logs
 from core.settings import Settings, get_settings
 from core.guides.live import follow_store
 from knowledge import live as live_guides
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(retrieval.warm_up)
         await asyncio.to_thread(follow_store)     # guide editor: this process serves the store's published guides
         sip = await voice_sip.start_from_env(turns)  # voice line: SIP endpoint when SIP_PORT is set
+        heap.freeze()  # what start-up loaded stays: no full collection walks it again (core/heap.py)
         yield
         if sip is not None:
             await sip.stop()
