@@ -4,8 +4,8 @@ A full collection walks every tracked object. Rasa's model, the search index, th
 are millions of objects that live as long as the process, so each full collection paused the process's one event
 loop for every conversation in flight (measured with bench/capacity.py: at 60 callers, Rasa's p95 fell from
 771 to 322 ms once they were frozen). `freeze()` collects what is garbage now and moves everything else to the
-permanent generation; objects made later are collected as usual. Call it after loading, again after loading
-something big later on (it only ever adds to the permanent generation).
+permanent generation; objects made later are collected as usual. Call it once start-up has loaded what the
+process keeps, not on a caller's request path (the collection before the freeze is a pause of its own).
 """
 from __future__ import annotations
 

@@ -31,19 +31,18 @@ def prepare() -> None:
 
 def main() -> None:
     prepare()
-    from rasa_sdk import endpoint
-    from rasa_sdk.__main__ import main as rasa_sdk_main
+    import rasa_sdk.__main__ as rasa_sdk_cli
 
     from core import heap
 
-    serve = endpoint.run
+    serve = rasa_sdk_cli.run  # rasa-sdk's command line calls the `run` it imported from rasa_sdk.endpoint
 
     def run(*args, **kwargs):  # the actions (with the search index and guides) are loaded by now
         heap.freeze()
         serve(*args, **kwargs)
 
-    endpoint.run = run
-    rasa_sdk_main()
+    rasa_sdk_cli.run = run
+    rasa_sdk_cli.main()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import copy
 import json
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
 from typing import Any, List, Optional, Tuple
@@ -73,14 +74,14 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             return await super().retrieve(sender_id)
         with self.session_scope() as session:
             stamp = self._stamp(session, sender_id)  # read first: rows added meanwhile make the entry stale
-        kept = self.cache.get(sender_id, stamp)
+        kept = self.cache.get(sender_id, stamp, self.domain)
         if kept is not None:
             tracker = clone_tracker(kept)
             setattr(tracker, _BASE, (stamp, len(tracker.events)))
             return tracker
         tracker = await super().retrieve(sender_id)
         if tracker is not None and stamp[0]:
-            self.cache.put(sender_id, stamp, clone_tracker(tracker))
+            self.cache.put(sender_id, stamp, self.domain, clone_tracker(tracker))
             setattr(tracker, _BASE, (stamp, len(tracker.events)))
         return tracker
 
@@ -122,9 +123,11 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
                   stored: List[str], names: set, reset: bool) -> None:
         """Move the kept conversation on by the events just stored, exactly as reading them back would."""
         sender = tracker.sender_id
-        kept = self.cache.take(sender, base[0]) if base is not None else None
+        kept = self.cache.take(sender, base[0], self.domain) if base is not None else None
         if kept is None or after is None:
             return  # not read through the cache (a new conversation, another process's turn): read it next time
+        if after[0] != base[0][0] + len(stored):
+            return  # someone else stored rows for this caller during this save (a lock that expired): read it again
         events = [Event.from_parameters(json.loads(data)) for data in stored]
         started = max((e.timestamp for e in kept.events if isinstance(e, SessionStarted)), default=None)
         if any(isinstance(event, SessionStarted) or (started is not None and event.timestamp < started)
@@ -134,7 +137,7 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
             mask_kept_slots(kept, names, reset)
         for event in events:
             kept.update(event)
-        self.cache.put(sender, after, kept)
+        self.cache.put(sender, after, self.domain, kept)
         setattr(tracker, _BASE, (after, len(tracker.events)))
 
     def _stamp(self, session: Any, sender_id: str) -> Stamp:
@@ -142,18 +145,21 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
         return int(count or 0), int(last or 0)
 
     def _mask_earlier_slots(self, session: Any, sender_id: str, names: set, reset: bool) -> None:
-        """Mask the stored value each replaced slot had until now (every slot's, after a reset).
+        """Mask the stored values each replaced slot had until now (every slot's, after a reset).
 
-        Only the last stored row of each slot can still hold a raw value: every save masks the earlier ones
-        (and `mask_superseded` those within the save), and the retention job masks whole idle conversations.
-        A slot event's row keeps the slot's name in action_name."""
+        For a replaced slot only its last stored row can still hold a raw value: every save masks the earlier
+        ones (and `mask_superseded` those within the save), so only that row is read. A reset (cancelling, a
+        restart: rare) reads and masks every slot row of the conversation, whatever wrote them. A slot event's
+        row keeps the slot's name in action_name."""
         table = self.SQLEvent.__table__
-        last = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id, table.c.type_name == "slot")
+        rows = sa.select(table.c.id, table.c.data).where(table.c.sender_id == sender_id, table.c.type_name == "slot")
         if not reset:
-            last = last.where(table.c.action_name.in_(sorted(names)))
+            last = sa.select(sa.func.max(table.c.id)).where(
+                table.c.sender_id == sender_id, table.c.type_name == "slot",
+                table.c.action_name.in_(sorted(names))).group_by(table.c.action_name)
+            rows = sa.select(table.c.id, table.c.data).where(table.c.id.in_(last))
         changed = []
-        for row_id, data in session.execute(
-                sa.select(table.c.id, table.c.data).where(table.c.id.in_(last.group_by(table.c.action_name)))):
+        for row_id, data in session.execute(rows):
             masked = json.dumps(tracker_privacy.mask_slot_event(json.loads(data)))
             if masked != data:
                 changed.append({"row_id": row_id, "masked": masked})
@@ -163,12 +169,16 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
 
 
 class TrackerCache:
-    """The last conversations read or written by this process, each with the stamp of the rows it was built from."""
+    """The last conversations read or written by this process, each with the stamp of the rows it was built from
+    and the model (domain) it was built with. Entries leave after `seconds` even if the process serves no turn
+    (a sweeper thread), so no value outlives the retention job's idle period in memory."""
 
     def __init__(self, size: int, seconds: float) -> None:
         self.size, self.seconds = size, seconds
         self.enabled = size > 0 and seconds > 0
-        self._kept: "OrderedDict[str, Tuple[Stamp, float, DialogueStateTracker]]" = OrderedDict()
+        self._kept: "OrderedDict[str, Tuple[Stamp, Any, float, DialogueStateTracker]]" = OrderedDict()  # put order
+        self._lock = threading.Lock()
+        self._sweeper: Optional[threading.Thread] = None
 
     @classmethod
     def from_environment(cls) -> "TrackerCache":
@@ -178,29 +188,55 @@ class TrackerCache:
         return cls(int(os.environ.get("RASA_TRACKER_CACHE_SIZE", "1000") or 0),
                    min(seconds, mask_after / 2) if mask_after > 0 else 0)
 
-    def get(self, sender: str, stamp: Stamp) -> Optional[DialogueStateTracker]:
-        entry = self._kept.get(sender)
-        if entry is None:
-            return None
-        if entry[0] != stamp or time.monotonic() - entry[1] > self.seconds:
-            del self._kept[sender]
-            return None
-        self._kept.move_to_end(sender)
-        return entry[2]
+    def get(self, sender: str, stamp: Stamp, model: Any) -> Optional[DialogueStateTracker]:
+        with self._lock:
+            self._expire()
+            entry = self._kept.get(sender)
+            if entry is None:
+                return None
+            if entry[0] != stamp or entry[1] is not model:
+                del self._kept[sender]
+                return None
+            return entry[3]
 
-    def take(self, sender: str, stamp: Stamp) -> Optional[DialogueStateTracker]:
-        kept = self.get(sender, stamp)
-        self._kept.pop(sender, None)
+    def take(self, sender: str, stamp: Stamp, model: Any) -> Optional[DialogueStateTracker]:
+        kept = self.get(sender, stamp, model)
+        self.drop(sender)
         return kept
 
     def drop(self, sender: str) -> None:
-        self._kept.pop(sender, None)
+        with self._lock:
+            self._kept.pop(sender, None)
 
-    def put(self, sender: str, stamp: Stamp, tracker: DialogueStateTracker) -> None:
-        self._kept[sender] = (stamp, time.monotonic(), tracker)
-        self._kept.move_to_end(sender)
-        while len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+    def put(self, sender: str, stamp: Stamp, model: Any, tracker: DialogueStateTracker) -> None:
+        with self._lock:
+            self._kept.pop(sender, None)
+            self._kept[sender] = (stamp, model, time.monotonic(), tracker)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+            self._expire()
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep, name="tracker-cache-sweeper", daemon=True)
+            self._sweeper.start()
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._kept)
+
+    def _expire(self) -> None:
+        deadline = time.monotonic() - self.seconds
+        while self._kept:
+            sender, entry = next(iter(self._kept.items()))
+            if entry[2] > deadline:
+                break
+            del self._kept[sender]
+
+    def _sweep(self) -> None:
+        while True:
+            time.sleep(max(0.05, min(60.0, self.seconds / 4)))
+            with self._lock:
+                self._expire()
 
 
 def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
@@ -230,13 +266,13 @@ def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:
 
 def mask_kept_slots(tracker: DialogueStateTracker, names: set, reset: bool) -> None:
     """The earlier slot events of a kept conversation as `_mask_earlier_slots` leaves their rows: the last event
-    of each slot replaced (the ones before it are masked already)."""
+    of each slot replaced (the ones before it are masked already), every slot event after a reset."""
     for key in [key for key in tracker.__dict__ if key.startswith("_hotline_")]:
         del tracker.__dict__[key]  # an event is replaced below: nothing worked out from the old ones still holds
     events, done = tracker.events, set()
     for i in range(len(events) - 1, -1, -1):
         event = events[i]
-        if getattr(event, "type_name", None) == "slot" and event.key not in done and (reset or event.key in names):
+        if getattr(event, "type_name", None) == "slot" and (reset or (event.key in names and event.key not in done)):
             done.add(event.key)
             data = event.as_dict()
             masked = tracker_privacy.mask_slot_event(data)

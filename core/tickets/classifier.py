@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core import heap
 from core.tickets import features
 from core.tickets.appeal_type import appeal_type as guess_appeal_type
 from core.tickets.routing import load_routing
@@ -103,7 +102,6 @@ class TicketClassifier:
             from nlu.components.e5_onnx import E5Encoder
 
             self.encoder = E5Encoder(e5_dir, threads=threads, max_length=features.E5_WINDOW_TOKENS)
-            heap.freeze()  # the tokenizer's pieces stay as long as the process (core/heap.py)
         except (FileNotFoundError, OSError, ImportError) as exc:
             log.warning("ticket classifier runs without the e5 encoder (TF-IDF only): %s", exc)
             self.encoder = None

@@ -120,12 +120,20 @@ async def main():
         report["database_reads"].append(reads["n"] - before)
         with kept.session_scope() as session:
             stamp = kept._stamp(session, "caller")
-        mine = kept.cache.get("caller", stamp)   # what the next read would be handed, if anything
+        mine = kept.cache.get("caller", stamp, kept.domain)   # what the next read would be handed, if anything
         if mine is not None:
             report["compared"] += 1
             truth = await fresh.retrieve("caller")
             if state(mine) != state(truth):
                 report["mismatches"].append({"after": report["turns"], "kept": state(mine), "database": state(truth)})
+    # a kept conversation leaves memory after its time even when no turn comes (another model's never matches)
+    brief = TrackerCache(10, 0.3)
+    brief.put("caller", (1, 1), domain, await fresh.retrieve("caller"))
+    report["kept_for_another_model"] = brief.get("caller", (1, 1), Domain.empty()) is not None
+    brief.put("caller", (1, 1), domain, await fresh.retrieve("caller"))
+    report["kept_before_expiry"] = len(brief)
+    await asyncio.sleep(0.5)
+    report["kept_after_expiry"] = len(brief._kept)   # removed by the sweeper, not by a read
     with sqlite3.connect(db) as con:
         report["raw_in_store"] = any("4776" in d or "19850101" in d for (d,) in con.execute("SELECT data FROM events"))
     print(json.dumps(report, ensure_ascii=False, default=str))
@@ -153,3 +161,5 @@ def test_kept_conversations_equal_reading_them_back_and_go_stale_with_the_databa
     assert len(texts) == 11, texts  # every saved turn once, in order
     assert "新华街8号" not in json.dumps(texts, ensure_ascii=False)  # the crashed turn was never stored
     assert not report["raw_in_store"]
+    assert not report["kept_for_another_model"]
+    assert (report["kept_before_expiry"], report["kept_after_expiry"]) == (1, 0)
