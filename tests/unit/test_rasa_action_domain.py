@@ -6,14 +6,7 @@ answers 449 to a digest it does not know); the live conversation tests run the r
 """
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
+from tests.rasa_venv import needs_rasa, run_in_rasa
 
 SCRIPT = r"""
 import asyncio, json, sys
@@ -81,12 +74,9 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's venv is built by make setup")
+@needs_rasa
 def test_the_domain_is_sent_once_per_action_server_and_every_call_still_runs():
-    result = subprocess.run([str(RASA_PY), "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_in_rasa(SCRIPT)
     asked = {"domain": False, "status": 449}
     sent = {"domain": True, "status": 200, "knows_slots": ["x"],
             "text": "你好"}

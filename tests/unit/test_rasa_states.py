@@ -8,13 +8,8 @@ are compared with what Rasa's unpatched code gives for a fresh tracker of the sa
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
+from tests.rasa_venv import needs_rasa, run_in_rasa
 
 SCRIPT = r"""
 import json, sys
@@ -71,12 +66,9 @@ print(json.dumps(report, ensure_ascii=False, default=str))
 """
 
 
-@pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's venv is built by make setup")
+@needs_rasa
 def test_incremental_states_equal_rasas_after_every_event_of_every_story_and_rule():
-    result = subprocess.run([str(RASA_PY), "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_in_rasa(SCRIPT, timeout=600)
     assert report["mismatches"] == [], json.dumps(report["mismatches"][:2], ensure_ascii=False)[:3000]
     assert report["rule_trackers"] >= 20 and report["with_loops"] >= 10, report  # forms and rules were covered
     assert report["checks"] >= 1500, report

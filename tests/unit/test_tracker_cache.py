@@ -9,13 +9,8 @@ active form, the latest message) and the states the policies predict from.
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
+from tests.rasa_venv import needs_rasa, run_in_rasa
 
 SCRIPT = r"""
 import asyncio, json, sqlite3, sys
@@ -142,13 +137,9 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's venv is built by make setup")
+@needs_rasa
 def test_kept_conversations_equal_reading_them_back_and_go_stale_with_the_database(tmp_path):
-    result = subprocess.run([str(RASA_PY), "-c", SCRIPT, str(tmp_path / "tracker.db")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_in_rasa(SCRIPT, tmp_path / "tracker.db")
     assert report["turns"] == 14
     assert report["mismatches"] == [], json.dumps(report["mismatches"][0], ensure_ascii=False)[:3000]
     assert report["compared"] == 9

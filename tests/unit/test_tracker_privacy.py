@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from core import tracker_privacy
+from tests.rasa_venv import needs_rasa, run_in_rasa
 from tests.staff_fixtures import staff_db  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PY = ROOT / ".venv" / "rasa" / "bin" / "python"
 ID, PHONE = "150627-19850101-071X", "+86 139-4776-1208"
 RAW = ("19850101", "13947761208", "4776", "乌力吉", "新华街", "071X")
 
@@ -113,16 +111,12 @@ asyncio.run(main())
 
 def run_store(tmp_path: Path, ending: str) -> tuple[dict, list[dict]]:
     db = tmp_path / f"tracker-{ending}.db"
-    result = subprocess.run([str(RASA_PY), "-c", STORE_SCRIPT, str(db), ending], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = run_in_rasa(STORE_SCRIPT, db, ending)
     with sqlite3.connect(db) as con:
         rows = [json.loads(d) for (d,) in con.execute("SELECT data FROM events ORDER BY id")]
     return seen, rows
 
 
-needs_rasa = pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's venv is built by make setup")
 
 
 @needs_rasa
@@ -182,11 +176,7 @@ asyncio.run(main())
 
 @needs_rasa
 def test_turns_on_two_processes_store_every_event_once_in_order(tmp_path):
-    result = subprocess.run([str(RASA_PY), "-c", TWO_PROCESSES_SCRIPT, str(tmp_path / "tracker.db")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    seen = run_in_rasa(TWO_PROCESSES_SCRIPT, tmp_path / "tracker.db")
     assert seen == ["一", "二", "三", "四", "五"]
 
 
