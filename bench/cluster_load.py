@@ -233,7 +233,8 @@ class Caller:
                 return
             name = questions[-1]["data"]["field"]
             if name in answered and "form_invalid" not in kinds:
-                self.stats.lost_answers.append(f"{self.session.get('sender')}: {name} asked again")
+                self.stats.lost_answers.append(f"{self.session.get('sender')}: {name} asked again "
+                                               f"at {time.strftime('%H:%M:%S')}")
             answered.add(name)
             messages = await self.form_turn(answers[name])
         else:

@@ -7,8 +7,12 @@ Starts scripts/cluster.py (2 Rasa, 2 action servers, 2 gateways, HAProxy) on a p
 Redis (bench/cluster_load.py: this machine's shared servers are used by other jobs, so they are never
 restarted), lets callers fill in one-table forms (and ask questions) at a human pace, and meanwhile:
 kill -9 of one Rasa, one action server and one gateway process, a restart of PostgreSQL and one of Redis.
-Then it checks every conversation and submission: each application stored exactly once with the caller's
-answers, a repeated confirmation returning the same receipt, no form answer lost. It prints what it found.
+A third of the callers file appeals (工单) instead: a complaint, a request for help or a suggestion about their own
+address, with their own name and phone; now and then one of them asks for a person instead, twice. Then it checks every conversation and submission: each application
+stored exactly once with the caller's answers, a repeated confirmation returning the same receipt, no form
+answer lost; each ticket stored exactly once under its conversation with the caller's phone, and no ticket
+stored that no caller was given a number for; one place in the queue for each caller who asked for a person. It
+prints what it found.
 """
 from __future__ import annotations
 
@@ -19,11 +23,110 @@ import platform
 import random
 import signal
 import time
+from dataclasses import dataclass, field
 
 import httpx
 
 from turns import percentile
 from cluster_load import Caller, Stats, check_submissions, running_cluster
+
+@dataclass
+class FaultStats(Stats):
+    tickets: list[dict] = field(default_factory=list)        # {"sender", "number", "phone"}
+    ticket_conversations: int = 0
+    unfinished_tickets: list[str] = field(default_factory=list)  # what the bot said when an intake went astray
+    handoffs: list[dict] = field(default_factory=list)       # {"sender", "states": handoff states the caller saw}
+
+
+TICKET_OPENINGS = ("我要投诉，{place}门口的垃圾站好几天没人清运了", "求助，{place}楼上漏水好几天了找不到人",
+                   "建议在{place}旁边的路口加一个红绿灯")
+
+
+class TicketCaller(Caller):
+    """A citizen filing an appeal about their own address, answering whatever the bot asks; a turn whose reply
+    is not the intake's (the polite "please say it again" during a fault) is said again, as in a form."""
+
+    async def ticket_turn(self, text: str) -> list[dict]:
+        messages = await self.turn(text)
+        for _ in range(3):
+            if {"ticket_question", "ticket_summary", "ticket_ack", "ticket_started"} & {m["kind"] for m in messages}:
+                break
+            self.stats.repeated += 1
+            messages = await self.turn(text)
+        return messages
+
+    async def ticket(self) -> None:
+        place = f"锦绣华城{self.rng.randint(1, 60)}号楼{self.rng.randint(1, 30)}单元{self.rng.randint(101, 2999)}"
+        answers = {"description": "好几天了，一直没人管", "address": place, "occurred": "上周开始",
+                   "caller_name": self.rng.choice("王李张刘陈杨赵黄") + self.rng.choice(("女士", "先生")),
+                   "phone": f"139{self.rng.randint(0, 99999999):08d}", "appeal_type": "投诉"}
+        self.session = {}
+        messages = await self.ticket_turn(self.rng.choice(TICKET_OPENINGS).format(place=place))
+        self.stats.ticket_conversations += 1
+        for _ in range(12):
+            kinds = [m["kind"] for m in messages]
+            if "ticket_summary" in kinds:
+                break
+            questions = [m for m in messages if m["kind"] == "ticket_question"]
+            if not questions:
+                self.stats.unfinished_tickets.append(",".join(kinds))
+                return
+            messages = await self.ticket_turn(answers.get(questions[-1]["data"].get("field"), "没有"))
+        else:
+            self.stats.unfinished_tickets.append("no summary")
+            return
+        created = [m for m in await self.turn("确认提交") if m["kind"] == "ticket_created"]
+        if not created:
+            self.stats.unfinished_tickets.append("no ticket_created")
+            return
+        self.stats.tickets.append({"sender": self.session["sender"], "number": created[0]["data"]["number"],
+                                   "phone": answers["phone"]})
+
+    async def handoff(self) -> None:
+        """Ask for a person, and ask again (a caller who did not see the first answer): one place in the queue."""
+        self.session = {}
+        await self.turn("你好")
+        states = []
+        for text in ("转人工", "我要找人工客服"):
+            states += [m["data"].get("state") for m in await self.turn(text) if m["kind"] == "handoff"]
+        self.stats.handoffs.append({"sender": self.session["sender"], "states": states})
+
+    async def run(self, mix: str) -> None:
+        while time.monotonic() < self.stop_at:
+            await (self.handoff() if self.rng.random() < 0.25 else self.ticket())
+
+
+def check_tickets(database_url: str, stats: FaultStats) -> dict:
+    """Every ticket a caller was given a number for stored exactly once, under its conversation, with the
+    caller's phone; no other ticket stored."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT number, sender, phone FROM tickets")).all()
+    engine.dispose()
+    problems: list[str] = []
+    for filed in stats.tickets:
+        stored = [r for r in rows if r.number == filed["number"]]
+        if len(stored) != 1 or stored[0].sender != filed["sender"]:
+            problems.append(f"{filed['number']}: stored {len(stored)} times under its conversation")
+        elif "".join(ch for ch in (stored[0].phone or "") if ch.isdigit())[-11:] != filed["phone"]:
+            problems.append(f"{filed['number']}: phone differs")
+    numbers = {f["number"] for f in stats.tickets}
+    problems += [f"{r.number}: stored, but no caller was given this number" for r in rows if r.number not in numbers]
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        handoffs = conn.execute(text("SELECT sender, state FROM handoff_conversations")).all()
+    engine.dispose()
+    for asked in stats.handoffs:
+        stored = [h for h in handoffs if h.sender == asked["sender"]]
+        if len(stored) != 1 or stored[0].state != "queued" or asked["states"][:1] != ["queued"]:
+            problems.append(f"handoff: {len(stored)} rows {[h.state for h in stored]}, caller saw {asked['states']}")
+    askers = {a["sender"] for a in stats.handoffs}
+    problems += [f"handoff stored for a conversation that did not ask: {h.state}" for h in handoffs
+                 if h.sender not in askers]
+    return {"filed": len(stats.tickets), "rows": len(rows), "problems": problems, "handoffs": len(stats.handoffs),
+            "handoff_rows": len(handoffs)}
 
 
 async def inject(cluster: dict, schedule: list[tuple[float, str]], t0: float, log: list[dict]) -> None:
@@ -44,7 +147,7 @@ async def inject(cluster: dict, schedule: list[tuple[float, str]], t0: float, lo
         else:
             raise ValueError(fault)
         log.append({"at": at, "fault": fault, "detail": detail, "time": started, "end": time.time()})
-        print(f"  t={at:>5.0f}s  {fault:<20} {detail}", flush=True)
+        print(f"  t={at:>5.0f}s  {time.strftime('%H:%M:%S')}  {fault:<20} {detail}", flush=True)
 
 
 async def recovered(url: str, timeout: float = 180) -> float:
@@ -62,13 +165,14 @@ async def recovered(url: str, timeout: float = 180) -> float:
 
 
 async def run(cluster: dict, callers: int, think: float, seconds: float, schedule) -> dict:
-    stats = Stats()
+    stats = FaultStats()
     log: list[dict] = []
     rng = random.Random(14)
     t0 = time.monotonic()
     limits = httpx.Limits(max_connections=callers + 5)
     async with httpx.AsyncClient(base_url=cluster["url"], timeout=60, limits=limits) as client:
-        people = [Caller(client, stats, think, t0 + seconds, random.Random(rng.random())) for _ in range(callers)]
+        kinds = [TicketCaller if i % 3 == 1 else Caller for i in range(callers)]
+        people = [kind(client, stats, think, t0 + seconds, random.Random(rng.random())) for kind in kinds]
         tasks = [asyncio.create_task(p.run("mixed" if i % 3 == 2 else "forms")) for i, p in enumerate(people)]
         await inject(cluster, schedule, t0, log)
         await asyncio.gather(*tasks, return_exceptions=False)
@@ -76,8 +180,8 @@ async def run(cluster: dict, callers: int, think: float, seconds: float, schedul
     return {"stats": stats, "faults": log, "elapsed": time.monotonic() - t0, "health_after": health_after}
 
 
-def report(result: dict, checks: dict, restarts: dict, args) -> None:
-    stats: Stats = result["stats"]
+def report(result: dict, checks: dict, tickets: dict, restarts: dict, args) -> None:
+    stats: FaultStats = result["stats"]
     ms = [x * 1000 for x in stats.latencies]
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs)")
     print(f"load: {args.callers} callers, think time {args.think:.1f} s ±50%, {result['elapsed']:.0f} s")
@@ -100,9 +204,14 @@ def report(result: dict, checks: dict, restarts: dict, args) -> None:
         print(f"  not finished, last reply kinds: {stats.unfinished_replies}")
     print(f"submissions: {checks['submitted']} receipts, {checks['rows']} rows in the database, "
           f"problems: {len(checks['problems'])}")
-    for line in (stats.lost_answers + checks["problems"])[:20]:
+    print(f"ticket conversations: {stats.ticket_conversations} started, {tickets['filed']} given a number, "
+          f"{len(stats.unfinished_tickets)} not finished {stats.unfinished_tickets[:5] or ''}")
+    print(f"tickets: {tickets['filed']} numbers, {tickets['rows']} rows in the database; handoff requests (each "
+          f"asked twice): {tickets['handoffs']} callers, {tickets['handoff_rows']} queue entries; "
+          f"problems: {len(tickets['problems'])}")
+    for line in (stats.lost_answers + checks["problems"] + tickets["problems"])[:20]:
         print(f"  ! {line}")
-    lost = len(stats.lost_answers) + len(checks["problems"])
+    lost = len(stats.lost_answers) + len(checks["problems"]) + len(tickets["problems"])
     print(f"RESULT: {'nothing lost or duplicated' if not lost else f'{lost} problems'}")
 
 
@@ -119,8 +228,9 @@ def main() -> None:
         print(f"cluster ready at {cluster['url']}; faults:", flush=True)
         result = asyncio.run(run(cluster, args.callers, args.think, args.seconds, schedule))
         checks = check_submissions(cluster["database_url"], result["stats"])
+        tickets = check_tickets(cluster["database_url"], result["stats"])
         restarts = {p["name"]: p["restarts"] for p in cluster["state"]()["processes"] if p["restarts"]}
-    report(result, checks, restarts, args)
+    report(result, checks, tickets, restarts, args)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """Every client error is a 4xx with {"detail": {"code", "message"}}; the message is Chinese / English."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DomainError
+
+log = logging.getLogger("hotline.gateway")
 
 MESSAGES = {
     "empty_message": "消息内容不能为空 / The message must not be empty",
@@ -18,6 +22,7 @@ MESSAGES = {
     "invalid_request": "请求字段有误：{fields} / Invalid or missing fields: {fields}",
     "rate_limited": "您发送得太快了，请稍等{seconds}秒再试 / Too many messages; retry in {seconds} s",
     "dialogue_unavailable": "系统暂时繁忙，请稍后再试，或直接拨打12345 / The assistant is temporarily unavailable",
+    "database_unavailable": "系统暂时繁忙，请稍后再试，或直接拨打12345 / The database is temporarily unreachable",
     "index_unavailable": "知识库索引尚未就绪，请稍后再试 / The knowledge index is not ready yet",
     "guide_not_found": "没有找到该办事指南 / No such service guide",
     "not_found": "没有找到该页面 / Not found",
@@ -99,6 +104,14 @@ def install(app: FastAPI) -> None:
         body = error_body(exc.code, exc.message)
         body["detail"].update({k: v for k, v in exc.extra.items() if k not in ("code", "message")})
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unreachable(_: Request, exc: Exception) -> JSONResponse:
+        # the database restarting or out of reach (not a bug in the request): the caller is asked to retry
+        log.warning("database unreachable: %s", type(exc).__name__)
+        return JSONResponse(error_body("database_unavailable", MESSAGES["database_unavailable"]), status_code=503,
+                            headers={"Retry-After": "2"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -216,3 +216,32 @@ def test_a_wrong_method_says_which_are_allowed(gateway):
     response = gateway.get("/api/chat")
     assert response.status_code == 405 and response.headers["allow"] == "POST"
     assert response.json()["detail"]["code"] == "method_not_allowed"
+
+
+def test_a_database_out_of_reach_is_a_polite_503_and_the_next_turn_works(staff_db, monkeypatch):  # noqa: F811
+    """PostgreSQL restarting: the turn's handoff check cannot reach the database. The caller is asked to retry
+    (the widget's busy message), never shown a 500; once the database answers, the same turn goes through."""
+    from connectors.gateway.app import create_app
+    from connectors.gateway.handoff_bridge import HandoffBridge
+    from sqlalchemy.exc import OperationalError
+
+    app = create_app()
+    dialogue = EchoDialogue()
+    turns = TurnService(dialogue, RateLimiter(50), 2000, HandoffBridge("http://rasa.invalid"),
+                        client_limiter=RateLimiter(50))
+    app.state.services = Services(settings=get_settings(), rasa=dialogue, turns=turns)
+    client = TestClient(app, raise_server_exceptions=False)
+    session = start(client)
+    real = handoff.current
+
+    def restarting(sender):
+        raise OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(handoff, "current", restarting)
+    response = client.post("/api/chat", json={**session, "message": "你好"})
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"]["code"] == "database_unavailable" and response.headers["Retry-After"] == "2"
+    assert "请稍后再试" in response.json()["detail"]["message"] and dialogue.received == []
+    monkeypatch.setattr(handoff, "current", real)
+    again = client.post("/api/chat", json={**session, "message": "你好"})
+    assert again.status_code == 200 and [m["text"] for m in again.json()["messages"]] == ["echo:你好"]
