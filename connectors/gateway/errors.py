@@ -1,4 +1,5 @@
-"""Every client error is a 4xx with {"detail": {"code", "message"}}; the message is Chinese / English."""
+"""Every error answer is {"detail": {"code", "message"}} with a Chinese / English message: 4xx for the request, 503 when
+a dependency (the dialogue engine, the database) is out of reach."""
 from __future__ import annotations
 
 import logging
