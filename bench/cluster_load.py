@@ -180,8 +180,16 @@ class Caller:
     def __init__(self, client: httpx.AsyncClient, stats: Stats, think: float, stop_at: float, rng: random.Random):
         self.client, self.stats, self.think, self.stop_at, self.rng = client, stats, think, stop_at, rng
         self.session: dict[str, str] = {}
+        # this conversation's turns as "time label -> outcome", printed when a form went astray; the label names
+        # the field answered, never the (made-up) personal value
+        self.trace: list[str] = []
 
-    async def turn(self, text: str, retries: int = 60) -> list[dict]:
+    def _note(self, label: str, outcome: str) -> None:
+        now = time.time()
+        self.trace.append(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now % 1 * 1000):03d} "
+                          f"{label} -> {outcome}")
+
+    async def turn(self, text: str, retries: int = 60, label: str = "") -> list[dict]:
         for _ in range(retries):
             await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
             start = time.perf_counter()
@@ -192,21 +200,26 @@ class Caller:
                     self.stats.latencies.append(time.perf_counter() - start)
                     body = response.json()
                     self.session = {"sender": body["sender"], "token": body["token"]}
+                    self._note(label or text, " ".join(
+                        m["kind"] + (f"({m['data'].get('field')})" if m["kind"] == "form_question" else "")
+                        for m in body["messages"]))
                     return body["messages"]
                 self.stats.errors.append((time.time(), str(response.status_code)))
+                self._note(label or text, f"HTTP {response.status_code}")
             except httpx.HTTPError as exc:
                 self.stats.errors.append((time.time(), type(exc).__name__))
+                self._note(label or text, type(exc).__name__)
         raise RuntimeError("no answer after many tries")
 
-    async def form_turn(self, text: str) -> list[dict]:
+    async def form_turn(self, text: str, label: str = "") -> list[dict]:
         """A turn in a form: when the reply is not the form's (no question, no summary; e.g. the gateway's polite
         "please say it again" while the tracker database was away), the caller says it again, up to 3 times."""
-        messages = await self.turn(text)
+        messages = await self.turn(text, label=label)
         for _ in range(3):
             if {"form_question", "form_summary"} & {m["kind"] for m in messages}:
                 break
             self.stats.repeated += 1
-            messages = await self.turn(text)
+            messages = await self.turn(text, label=label)
         return messages
 
     async def questions(self) -> None:
@@ -217,7 +230,7 @@ class Caller:
     async def application(self) -> None:
         guide = self.rng.choice(list(FORMS))
         answers = personal_answers(FORMS[guide], self.rng)
-        self.session = {}
+        self.session, self.trace = {}, []
         await self.turn("你好")
         messages = await self.form_turn(f"我要申请{guide}")
         self.stats.conversations += 1
@@ -234,9 +247,10 @@ class Caller:
             name = questions[-1]["data"]["field"]
             if name in answered and "form_invalid" not in kinds:
                 self.stats.lost_answers.append(f"{self.session.get('sender')}: {name} asked again "
-                                               f"at {time.strftime('%H:%M:%S')}")
+                                               f"at {time.strftime('%H:%M:%S')}; the conversation so far:\n    "
+                                               + "\n    ".join(self.trace))
             answered.add(name)
-            messages = await self.form_turn(answers[name])
+            messages = await self.form_turn(answers[name], label=f"answer {name}")
         else:
             self.stats.unfinished += 1
             return
@@ -277,9 +291,15 @@ def check_submissions(database_url: str, stats: Stats) -> dict:
         if stored[0].number != sub["number"] or sub["again"] != sub["number"]:
             problems.append(f"{sub['number']}: receipt numbers differ ({stored[0].number}, again {sub['again']})")
         data = stored[0].data if isinstance(stored[0].data, dict) else json.loads(stored[0].data)
+        # every answer the form stored is the one the caller gave for that field (an answer applied to the wrong
+        # question, e.g. a turn processed twice, shows here)
         for key in ("applicant_name", "applicant_id_number", "applicant_phone"):
             if data.get(key) != sub["answers"][key]:
                 problems.append(f"{sub['number']}: {key} differs")
+        for key, value in sub["answers"].items():
+            if key in data and key not in ("applicant_name", "applicant_id_number", "applicant_phone") \
+                    and str(data[key]) != value:
+                problems.append(f"{sub['number']}: {key} differs from the caller's answer")
     extra = len(rows) - len(stats.submissions)
     return {"submitted": len(stats.submissions), "rows": len(rows), "problems": problems,
             "rows_without_a_receipt": max(0, extra)}

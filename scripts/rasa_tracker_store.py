@@ -89,7 +89,9 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
         await self.stream_events(tracker)
         base: Optional[Tuple[Stamp, int]] = tracker.__dict__.pop(_BASE, None)
         with self.session_scope() as session:
-            stamp = self._stamp(session, tracker.sender_id) if self.cache.enabled else None
+            # The stamp is only needed for a tracker handed out with one (read through the cache); any other
+            # tracker's kept copy is rebuilt from the database on its next read.
+            stamp = self._stamp(session, tracker.sender_id) if base is not None and self.cache.enabled else None
             if base is not None and stamp == base[0]:  # nothing stored since this tracker was read
                 new = list(tracker.events)[base[1]:]
             else:
@@ -111,7 +113,7 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
                 "sender_id": tracker.sender_id, "type_name": data.get("event"), "timestamp": data.get("timestamp"),
                 "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
                 "action_name": data.get("name"), "data": text} for data, text in zip(rows, stored)])
-            after = self._stamp(session, tracker.sender_id) if stamp is not None else None
+            after = self._stamp(session, tracker.sender_id) if base is not None else None
             session.commit()
         try:
             self._remember(tracker, base, after, stored, names, reset)
