@@ -275,6 +275,9 @@ def check_submissions(database_url: str, stats: Stats) -> dict:
     """Every submission stored exactly once, under the caller's conversation, with the caller's answers."""
     from sqlalchemy import create_engine, text
 
+    from core.application_forms import form_for
+    from core.applications import get_guide
+
     engine = create_engine(database_url)
     problems: list[str] = []
     with engine.connect() as conn:
@@ -293,12 +296,15 @@ def check_submissions(database_url: str, stats: Stats) -> dict:
         data = stored[0].data if isinstance(stored[0].data, dict) else json.loads(stored[0].data)
         # every answer the form stored is the one the caller gave for that field (an answer applied to the wrong
         # question, e.g. a turn processed twice, shows here)
-        for key in ("applicant_name", "applicant_id_number", "applicant_phone"):
+        personal = ("applicant_name", "applicant_id_number", "applicant_phone")
+        for key in personal:
             if data.get(key) != sub["answers"][key]:
                 problems.append(f"{sub['number']}: {key} differs")
+        form = form_for(get_guide(sub["guide"]))  # the form stores each answer as its validator normalised it
         for key, value in sub["answers"].items():
-            if key in data and key not in ("applicant_name", "applicant_id_number", "applicant_phone") \
-                    and str(data[key]) != value:
+            check = form.get(key).validate(value) if form.get(key) is not None else None
+            if key in data and key not in personal and check is not None and check.ok \
+                    and str(data[key]) != check.value:  # not ok: a skip ("跳过"), which the dialogue handles
                 problems.append(f"{sub['number']}: {key} differs from the caller's answer")
     extra = len(rows) - len(stats.submissions)
     return {"submitted": len(stats.submissions), "rows": len(rows), "problems": problems,

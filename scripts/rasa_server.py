@@ -287,8 +287,8 @@ def _install_tracker_store_without_memory_fallback() -> None:
     Rasa wraps the tracker store in FailSafeTrackerStore, which answers a failed read with `None` (Rasa then
     starts a new, empty conversation: a caller half-way through a form would be greeted afresh, and the save
     that follows could append that fresh conversation's events to the stored one) and a failed write by keeping
-    the turn in process memory only. Here both raise instead: the REST channel answers the turn with no
-    messages, the gateway tells the caller politely to say it again, and the stored conversation is untouched.
+    the turn in process memory only. Here both raise instead: the REST channel answers 500 (`_install_strict_rest_channel`),
+    the gateway tells the caller politely to say it again, and the stored conversation is untouched.
     PostgreSQL connections are also checked before use (`pool_pre_ping`), so a restarted database costs no turn.
     """
     from rasa.core import tracker_store as ts
@@ -316,6 +316,52 @@ def _install_tracker_store_without_memory_fallback() -> None:
     ts.create_engine_kwargs = create_engine_kwargs
 
 
+def _install_strict_rest_channel() -> None:
+    """A turn that failed is answered as failed, never as the bot's reply.
+
+    Rasa's REST channel catches any error of a turn and answers 200 with whatever the bot had said before it
+    failed. The tracker is saved last, so when the save fails (the database restarting) the caller is shown the
+    next question of a form while the conversation never moved on, and their next answer lands on the previous
+    question (found by bench/faults.py at a PostgreSQL restart). Here a turn that raised answers 500
+    `{"error": "turn_failed"}`: nothing of it was stored, the gateway answers 503 dialogue_unavailable and the
+    caller says it again. A turn cancelled because its caller went away is still Rasa's to handle.
+    """
+    import logging
+
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+    from rasa.core.channels.rest import RestInput
+    from sanic import Blueprint, response
+
+    log = logging.getLogger("hotline.rasa")
+    original = RestInput.blueprint
+
+    def blueprint(self: Any, on_new_message: Any) -> Any:
+        if type(self) is not RestInput:  # other channels built on it keep their own routes
+            return original(self, on_new_message)
+        routes = Blueprint(f"custom_webhook_{type(self).__name__}", type(self).__module__)
+
+        @routes.route("/", methods=["GET"])
+        async def health(request: Any) -> Any:
+            return response.json({"status": "ok"})
+
+        @routes.route("/webhook", methods=["POST"])
+        async def receive(request: Any) -> Any:
+            collector = CollectingOutputChannel()
+            message = UserMessage(self._extract_message(request), collector, await self._extract_sender(request),
+                                  input_channel=self._extract_input_channel(request),
+                                  metadata=self.get_metadata(request))
+            try:
+                await on_new_message(message)
+            except Exception:  # noqa: BLE001 - any failure: nothing was saved, the caller must say it again
+                log.exception("turn failed; nothing of it was stored")
+                return response.json({"error": "turn_failed"}, status=500)
+            return response.json(collector.messages)
+
+        return routes
+
+    RestInput.blueprint = blueprint
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
     from scripts import rasa_states
@@ -329,6 +375,7 @@ if __name__ == "__main__":
     rasa_states.install()
     _install_gc_freeze()
     _install_tracker_store_without_memory_fallback()
+    _install_strict_rest_channel()
     from rasa.__main__ import main
 
     sys.exit(main())

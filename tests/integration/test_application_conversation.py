@@ -158,3 +158,31 @@ def test_other_bundles_end_to_end(conversation, guide):
     assert summary["data"]["form"] == guide
     receipt = of_kind(conversation.say("确认"), "application_submitted")[0]
     assert NUMBER.match(receipt["data"]["number"]) and receipt["data"]["guide"] == guide
+
+
+def test_an_answer_the_conversation_store_refused_is_asked_for_again_not_skipped(conversation, live_stack):
+    """The tracker database refuses this caller's turn (as while it restarts): the caller is told to say it
+    again, not shown the next question of a conversation that never moved on; said again, it counts once."""
+    import sqlite3
+
+    answers = BUNDLE_ANSWERS["社会保障卡居民服务一件事"]
+    messages = conversation.say("我要申请社会保障卡居民服务一件事")
+    assert question(messages)["field"] == "applicant_name", pretty(messages)
+    asks(conversation, answers["applicant_name"], "applicant_id_number")
+    store = sqlite3.connect(live_stack["data_dir"] / "tracker.db", timeout=30)
+    # Rasa's SQL tracker store keeps a conversation's events in `events`; refuse only this caller's rows
+    store.execute(f"CREATE TRIGGER refuse_this_caller BEFORE INSERT ON events WHEN NEW.sender_id = "
+                  f"'{conversation.sender}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    store.commit()
+    try:
+        refused = conversation.client.post("/api/chat", json={"sender": conversation.sender, "token": conversation.token,
+                                                               "message": answers["applicant_id_number"]})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["detail"]["code"] == "dialogue_unavailable"
+    finally:
+        store.execute("DROP TRIGGER refuse_this_caller")
+        store.commit()
+        store.close()
+    asks(conversation, answers["applicant_id_number"], "applicant_phone")
+    messages = asks(conversation, answers["applicant_phone"], "service_type")
+    assert not of_kind(messages, "form_invalid"), pretty(messages)
