@@ -437,6 +437,21 @@ def test_validation_requires_only_what_applies(sscard_form):
     assert errors == {"delivery_address": "“邮寄地址”为必填项。"}
 
 
+def test_an_id_number_said_again_is_not_taken_as_someone_elses(sscard_form):
+    """Callers often say their ID number again when the next question comes (or a turn is sent twice): it is
+    the applicant's, already recorded, and never becomes the agent's (two people never share one). The
+    question asked gets its own answer asked for again."""
+    data = {k: SSCARD[k] for k in ("applicant_name", "applicant_id_number")}
+    out = interpret(SSCARD["applicant_id_number"], sscard_form, data, "applicant_phone", today=TODAY)
+    assert out.updates == {} and "applicant_phone" in out.errors
+    # named as the agent's, or a different number, it is still taken
+    other = "150102199003071237"
+    out = interpret(other, sscard_form, data, "applicant_phone", today=TODAY)
+    assert out.updates == {"agent_id_number": other}
+    out = interpret(f"代办人身份证号{SSCARD['applicant_id_number']}", sscard_form, data, "applicant_phone", today=TODAY)
+    assert out.updates == {"agent_id_number": SSCARD["applicant_id_number"]}
+
+
 def test_the_conversation_only_fills_fields_that_apply(sscard_form):
     data = dict(SSCARD)
     out = interpret("地址是包头市青山区幸福路8号3栋2单元501室", sscard_form, data, CONFIRM, today=TODAY)
