@@ -21,6 +21,10 @@ the balancer then picks a live action server, and the caller's turn goes on inst
 safe because every action with an effect is idempotent (submissions and tickets by their key, a handoff
 request returns the caller's open one); timeouts are never retried.
 
+A turn that fails is answered 500, not 200 with what the bot had said before the failure
+(`_install_strict_rest_channel`), and a turn whose id is already stored is answered from the stored conversation
+instead of running twice (`_install_turn_replay`).
+
 Usage (as the supervisor does): .venv/rasa/bin/python scripts/rasa_server.py run --model ... [rasa args]
 """
 from __future__ import annotations
@@ -362,6 +366,73 @@ def _install_strict_rest_channel() -> None:
     RestInput.blueprint = blueprint
 
 
+class _Replayed(Exception):
+    """Raised inside Rasa's turn when its turn id is already stored: carries the replies given then."""
+
+    def __init__(self, replies: list) -> None:
+        super().__init__("turn already stored")
+        self.replies = replies
+
+
+def stored_replies(tracker: Any, turn_id: str) -> Any:
+    """The bot's replies to the conversation's latest user message if that message carried `turn_id`, as the
+    REST channel sends them (text, buttons, custom payload), else None. Only the latest one: a caller only sends
+    a message again while waiting for its reply."""
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    events = list(tracker.events)
+    for at in range(len(events) - 1, -1, -1):
+        if isinstance(events[at], UserUttered):
+            if (events[at].metadata or {}).get("turn_id") != turn_id:
+                return None
+            replies = []
+            for event in events[at + 1:]:
+                if isinstance(event, BotUttered):
+                    data = event.data or {}
+                    reply = {"recipient_id": tracker.sender_id, "text": event.text, "image": data.get("image"),
+                             "buttons": data.get("buttons"), "attachment": data.get("attachment"),
+                             "custom": data.get("custom")}
+                    replies.append({k: v for k, v in reply.items() if v is not None})
+            return replies
+    return None
+
+
+def _install_turn_replay() -> None:
+    """A message sent again with the turn id of one already stored is answered, not run a second time.
+
+    The gateway gives every turn an id in its metadata (the client's message id when it sent one, so the
+    widget's "send again" after a lost reply and the balancer's re-send to another gateway carry the same id;
+    else a fresh one, which still covers the gateway's own re-send). Run twice, a form answer would be read
+    against the next question. The check runs under the conversation's lock, on the tracker the turn has just
+    read: when the latest user message already has this id, its replies are sent again as stored (personal data
+    masked, as in the database) and nothing is run or stored."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.processor import MessageProcessor
+
+    original_note = MessageProcessor._handle_message_with_tracker
+    original_handle = MessageProcessor.handle_message
+
+    async def _handle_message_with_tracker(self: Any, message: Any, tracker: Any) -> None:
+        turn_id = (message.metadata or {}).get("turn_id") if isinstance(message.metadata, dict) else None
+        if turn_id:
+            replies = stored_replies(tracker, turn_id)
+            if replies is not None:
+                raise _Replayed(replies)
+        await original_note(self, message, tracker)
+
+    async def handle_message(self: Any, message: Any) -> Any:
+        try:
+            return await original_handle(self, message)
+        except _Replayed as replay:
+            if isinstance(message.output_channel, CollectingOutputChannel):
+                message.output_channel.messages = list(replay.replies)
+                return message.output_channel.messages
+            return None
+
+    MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker
+    MessageProcessor.handle_message = handle_message
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # core/ (pure Python) for the log filter
     from scripts import rasa_states
@@ -376,6 +447,7 @@ if __name__ == "__main__":
     _install_gc_freeze()
     _install_tracker_store_without_memory_fallback()
     _install_strict_rest_channel()
+    _install_turn_replay()
     from rasa.__main__ import main
 
     sys.exit(main())

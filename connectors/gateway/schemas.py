@@ -9,6 +9,7 @@ from core import senders
 from nlu.textnorm import ZERO_WIDTH
 
 SENDER_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_\-]{8,64}$"
 TOKEN_PATTERN = senders.TOKEN_PATTERN
 
 
@@ -23,6 +24,10 @@ class ChatRequest(BaseModel):
                                      "visible character, at most MAX_MESSAGE_CHARS (2000) characters",
                          json_schema_extra={"minLength": 1, "maxLength": 2000,
                                             "pattern": f"[^\\s{ZERO_WIDTH}]"})
+    message_id: str | None = Field(None, pattern=MESSAGE_ID_PATTERN,
+                                   description="the client's id for this message (8-64 letters, digits, `-`, `_`): "
+                                               "a message sent again with the same id after its reply was lost is "
+                                               "answered with that reply and not run a second time")
 
 
 class ChatSession(BaseModel):

@@ -8,6 +8,7 @@ the assistant is silent (connectors/gateway/handoff_bridge.py).
 from __future__ import annotations
 
 import logging
+import uuid
 
 from connectors.gateway.bodies import SURROGATE
 from connectors.gateway.errors import ApiError
@@ -47,22 +48,28 @@ class TurnService:
         return text
 
     async def handle(self, sender: str, text: str, channel: str, *, large_text: bool = False,
-                     client: str | None = None) -> list[BotMessage]:
+                     client: str | None = None, turn_id: str | None = None) -> list[BotMessage]:
         return await self.respond(sender, self.check(sender, text, client), channel, large_text=large_text,
-                                  client=client)
+                                  client=client, turn_id=turn_id)
 
     async def respond(self, sender: str, text: str, channel: str, *, large_text: bool = False,
-                      client: str | None = None) -> list[BotMessage]:
+                      client: str | None = None, turn_id: str | None = None) -> list[BotMessage]:
         """The bot's reply to text that check() has accepted; the turn is recorded for the dashboard, a rating
-        button's payload is taken here, and a rating invitation follows when a service ended."""
+        button's payload is taken here, and a rating invitation follows when a service ended.
+
+        `turn_id` is the client's id of this message, if it sent one; otherwise the turn gets a fresh one. The
+        dialogue engine answers a turn id it has already stored with the replies it gave then, without running
+        the turn again (scripts/rasa_server.py `_install_turn_replay`): a message sent again after its reply was
+        lost, or re-sent by the balancer or this gateway after a process died, never counts twice."""
         rated = await self.ratings.intercept(sender, text, channel) if self.ratings is not None else None
         if rated is not None:
             return rated
-        messages = await self._answer(sender, text, channel, large_text=large_text, client=client)
+        messages = await self._answer(sender, text, channel, large_text=large_text, client=client,
+                                      turn_id=turn_id or uuid.uuid4().hex)
         return await self.ratings.after_turn(sender, channel, messages) if self.ratings is not None else messages
 
     async def _answer(self, sender: str, text: str, channel: str, *, large_text: bool = False,
-                      client: str | None = None) -> list[BotMessage]:
+                      client: str | None = None, turn_id: str = "") -> list[BotMessage]:
         log.info("turn sender=%s channel=%s text=%s", sender[:16], channel, mask_text(text)[:200])
         emergency = safety.detect(text)
         if emergency is not None:
@@ -79,7 +86,7 @@ class TurnService:
             if routed is not None:
                 return routed  # an agent answers (or the caller changed their place in the queue)
         try:
-            metadata = {"channel": channel}
+            metadata = {"channel": channel, "turn_id": turn_id}
             if client:  # status verification locks count per client address too (core/verification.py)
                 metadata["client"] = senders.client_tag(client_key(client))
             messages = await self.rasa.send(sender, text, metadata)

@@ -186,3 +186,34 @@ def test_an_answer_the_conversation_store_refused_is_asked_for_again_not_skipped
     asks(conversation, answers["applicant_id_number"], "applicant_phone")
     messages = asks(conversation, answers["applicant_phone"], "service_type")
     assert not of_kind(messages, "form_invalid"), pretty(messages)
+
+
+def test_a_message_sent_again_with_its_id_is_answered_once(conversation):
+    """The reply to an answer was lost (a dropped mobile connection) and the widget sends it again with the same
+    message id: the caller gets the same reply and the answer counts once (run twice, it would be read against
+    the next question). The same words with a new id are a new message."""
+    answers = BUNDLE_ANSWERS["社会保障卡居民服务一件事"]
+
+    def send(text: str, message_id: str) -> list[dict]:
+        response = conversation.client.post("/api/chat", json={
+            "sender": conversation.sender, "token": conversation.token, "message": text, "message_id": message_id})
+        assert response.status_code == 200, response.text
+        return response.json()["messages"]
+
+    asks(conversation, "我要申请社会保障卡居民服务一件事", "applicant_name")
+    first = send(answers["applicant_name"], "m-0001-name")
+    assert question(first)["field"] == "applicant_id_number", pretty(first)
+    again = send(answers["applicant_name"], "m-0001-name")
+    assert [(m["kind"], m["text"], m["data"].get("field")) for m in again] == \
+        [(m["kind"], m["text"], m["data"].get("field")) for m in first], pretty(again)
+    messages = send(answers["applicant_id_number"], "m-0002-id")
+    assert question(messages)["field"] == "applicant_phone" and not of_kind(messages, "form_invalid"), pretty(messages)
+    # the same words as a new message are read as one: the ID said again is not taken for the phone
+    messages = send(answers["applicant_id_number"], "m-0003-id")
+    assert of_kind(messages, "form_invalid") and question(messages)["field"] == "applicant_phone", pretty(messages)
+
+
+def test_a_malformed_message_id_is_refused(conversation):
+    response = conversation.client.post("/api/chat", json={
+        "sender": conversation.sender, "token": conversation.token, "message": "你好", "message_id": "bad id!"})
+    assert response.status_code == 422 and response.json()["detail"]["code"] == "invalid_request"

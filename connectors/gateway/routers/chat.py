@@ -33,7 +33,8 @@ def owned_sender(sender: str | None, token: str | None) -> tuple[str, str]:
 async def chat(body: ChatRequest, request: Request, services: Services = Depends(get_services)) -> ChatResponse:
     """One message of a conversation; without `sender` a new conversation starts and its id and token come back."""
     sender, token = owned_sender(body.sender, body.token)
-    messages = await services.turns.handle(sender, body.message, channel="web", client=client_address(request))
+    messages = await services.turns.handle(sender, body.message, channel="web", client=client_address(request),
+                                           turn_id=body.message_id)
     return ChatResponse(messages=messages, sender=sender, token=token)
 
 

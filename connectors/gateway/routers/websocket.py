@@ -19,7 +19,7 @@ from connectors.gateway import bodies
 from connectors.gateway.auth import client_address
 from connectors.gateway.errors import ApiError
 from connectors.gateway.handoff_bridge import caller_frames
-from connectors.gateway.schemas import SENDER_PATTERN
+from connectors.gateway.schemas import MESSAGE_ID_PATTERN, SENDER_PATTERN
 from core import handoff, senders
 from core.events import get_event_bus
 
@@ -36,6 +36,9 @@ def _frame(raw: str) -> dict:
         raise ApiError(422, "invalid_request", fields="type, text")
     if frame["type"] == "message" and not isinstance(frame.get("text"), str):
         raise ApiError(422, "invalid_request", fields="type, text")
+    if frame.get("message_id") is not None and not (isinstance(frame["message_id"], str)
+                                                    and re.match(MESSAGE_ID_PATTERN, frame["message_id"])):
+        raise ApiError(422, "invalid_request", fields="message_id")
     return frame
 
 
@@ -105,7 +108,8 @@ async def chat_socket(websocket: WebSocket) -> None:
             await websocket.send_json({"type": "typing", "on": True})
             try:
                 for message in await services.turns.respond(sender, text, channel="web", client=client,
-                                                            large_text=bool(frame.get("large_text"))):
+                                                            large_text=bool(frame.get("large_text")),
+                                                            turn_id=frame.get("message_id")):
                     await websocket.send_json({"type": "bot", "message": message.model_dump()})
             except ApiError as exc:
                 await _send_error(websocket, exc)

@@ -1303,8 +1303,11 @@
       updateTyping();
     } else if (frame.type === 'bot') {
       if (frame.message && frame.message.kind === 'agent_message') agentTyping = false;
-      if (pendingWs.length) pendingWs[0].replied = true;
-      else if (lastResolved) lastResolved.replied = true;
+      var replied = pendingWs.length ? pendingWs[0] : lastResolved;
+      if (replied) {
+        replied.replied = true;
+        answered(replied);
+      }
       addBot(frame.message);
     } else if (frame.type === 'error' && frame.code === 'sender_forbidden') {
       // The stored conversation cannot be resumed (e.g. the gateway's secret changed): the socket closes
@@ -1323,8 +1326,26 @@
     }
   }
 
+  // The message whose reply did not arrive. Sent again with the same text, it keeps its id (the gateway's
+  // message_id), so if the first one did get through the assistant answers it once, not twice.
+  var unanswered = null;
+
+  function messageId(text) {
+    if (unanswered && unanswered.text === text) return unanswered.id;
+    var bytes = new Uint8Array(12);
+    var c = window.crypto || window.msCrypto;
+    if (c && c.getRandomValues) c.getRandomValues(bytes);
+    else for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+  }
+
+  function answered(p) {
+    if (unanswered && unanswered.id === p.id) unanswered = null;
+  }
+
   /** Mark a message as not delivered and give its text back to the user. */
   function sendFailed(p) {
+    unanswered = { text: p.text, id: p.id };
     if (p.node) markFailed(p.node, p.entry);
     saveTranscript();
     if (p.opts && p.opts.buttons) {
@@ -1345,8 +1366,8 @@
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       credentials: 'omit',
-      body: JSON.stringify(p.sender && p.token ? { sender: p.sender, token: p.token, message: p.text }
-        : { message: p.text })
+      body: JSON.stringify(p.sender && p.token ? { sender: p.sender, token: p.token, message: p.text, message_id: p.id }
+        : { message: p.text, message_id: p.id })
     }).then(function (res) {
       status = res.status;
       return res.json().then(function (body) { return body; }, function () { return null; });
@@ -1361,6 +1382,7 @@
         setConn('retry');
       }
       if (status >= 200 && status < 300) {
+        answered(p);
         var msgs = body && Array.isArray(body.messages) ? body.messages : [];
         msgs.forEach(addBot);
       } else {
@@ -1398,10 +1420,11 @@
     var entry = { role: 'user', text: str(display).trim() || clean };
     var node = addEntry(entry);
     var p = { text: clean, entry: entry, node: node, opts: opts, fromInput: !!opts.fromInput, sender: sender,
-      token: token, gen: generation };
+      token: token, gen: generation, id: messageId(clean) };
     if (wsOpen && ws) {
       try {
-        ws.send(JSON.stringify({ type: 'message', text: clean, large_text: root.classList.contains('hotline-large') }));
+        ws.send(JSON.stringify({ type: 'message', text: clean, message_id: p.id,
+          large_text: root.classList.contains('hotline-large') }));
         inflight++;
         p.timer = setTimeout(function () {
           var i = pendingWs.indexOf(p);
@@ -1410,7 +1433,10 @@
           inflight = Math.max(0, inflight - 1);
           serverTyping = false;
           updateTyping();
-          if (!p.replied) systemNotice('回复超时，请稍后再试。', 'warn');
+          if (!p.replied) {
+            unanswered = { text: p.text, id: p.id };
+            systemNotice('回复超时，请稍后再试。', 'warn');
+          }
         }, REPLY_TIMEOUT_MS);
         pendingWs.push(p);
         updateTyping();
