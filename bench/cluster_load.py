@@ -190,12 +190,15 @@ class Caller:
                           f"{label} -> {outcome}")
 
     async def turn(self, text: str, retries: int = 60, label: str = "") -> list[dict]:
+        """One message, sent again after an error with the same message id, as the widget does."""
+        message_id = f"{self.rng.getrandbits(64):016x}"
         for _ in range(retries):
             await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
             start = time.perf_counter()
             self.stats.turns += 1
             try:
-                response = await self.client.post("/api/chat", json={**self.session, "message": text})
+                response = await self.client.post("/api/chat", json={**self.session, "message": text,
+                                                                       "message_id": message_id})
                 if response.status_code == 200:
                     self.stats.latencies.append(time.perf_counter() - start)
                     body = response.json()
