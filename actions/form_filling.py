@@ -195,7 +195,7 @@ def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSp
         if any(start < e and end > s for s, e in busy):
             continue
         candidates = [f for f in form.fields if f.type == kind]
-        if kind == "id_number" and not any(score(c, _clause_before(text, start)) > 0 or score(c, text[:start]) > 0
+        if kind == "id_number" and (asked is None or asked.type != "id_number") and not any(score(c, _clause_before(text, start)) > 0 or score(c, text[:start]) > 0
                                            for c in candidates) \
                 and raw.upper() in {str(data.get(c.field) or "").upper() for c in candidates if c is not asked}:
             continue  # an ID number already given, said again unprompted: it is that person's, not someone else's

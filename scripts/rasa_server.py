@@ -327,8 +327,9 @@ def _install_strict_rest_channel() -> None:
     failed. The tracker is saved last, so when the save fails (the database restarting) the caller is shown the
     next question of a form while the conversation never moved on, and their next answer lands on the previous
     question (found by bench/faults.py at a PostgreSQL restart). Here a turn that raised answers 500
-    `{"error": "turn_failed"}`: nothing of it was stored, the gateway answers 503 dialogue_unavailable and the
-    caller says it again. A turn cancelled because its caller went away is still Rasa's to handle.
+    `{"error": "turn_failed"}` (the tracker is saved last, so nothing of it was stored), the gateway answers 503
+    dialogue_unavailable and the caller says it again. A turn cancelled because its caller went away is not
+    caught here: Sanic drops that connection, as before.
     """
     import logging
 
@@ -357,7 +358,7 @@ def _install_strict_rest_channel() -> None:
             try:
                 await on_new_message(message)
             except Exception:  # noqa: BLE001 - any failure: nothing was saved, the caller must say it again
-                log.exception("turn failed; nothing of it was stored")
+                log.exception("turn failed; answered 500 so that the caller says it again")
                 return response.json({"error": "turn_failed"}, status=500)
             return response.json(collector.messages)
 
@@ -374,22 +375,54 @@ class _Replayed(Exception):
         self.replies = replies
 
 
+REPLY_MEMORY_SECONDS = 120.0  # a message re-sent after a lost reply comes within a minute or two
+REPLY_MEMORY_SIZE = 1000
+
+
+class RecentReplies:
+    """Each conversation's latest replies as sent (not masked), for a short while and at most `size` of them, so
+    a re-sent message gets them back intact (a receipt's print link carries a token that storage masks). Older,
+    or on another process, the stored (masked) replies are sent instead."""
+
+    def __init__(self, seconds: float = REPLY_MEMORY_SECONDS, size: int = REPLY_MEMORY_SIZE) -> None:
+        from collections import OrderedDict
+
+        self.seconds, self.size = seconds, size
+        self._items: "OrderedDict[str, tuple]" = OrderedDict()
+
+    def keep(self, sender: str, turn_id: str, replies: list, now: float) -> None:
+        self._items.pop(sender, None)
+        self._items[sender] = (turn_id, now, list(replies))
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, sender: str, turn_id: str, now: float) -> Any:
+        item = self._items.get(sender)
+        if item is None or item[0] != turn_id or now - item[1] > self.seconds:
+            return None
+        return list(item[2])
+
+
 def stored_replies(tracker: Any, turn_id: str) -> Any:
-    """The bot's replies to the conversation's latest user message if that message carried `turn_id`, as the
-    REST channel sends them (text, buttons, custom payload), else None. Only the latest one: a caller only sends
-    a message again while waiting for its reply."""
-    from rasa.shared.core.events import BotUttered, UserUttered
+    """The bot's replies to the conversation's latest user message if that message carried `turn_id` and no
+    session started since, as the REST channel sends them (text, buttons, custom payload); else None. Only the
+    latest message: a caller sends a message again only while waiting for its reply."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 
     events = list(tracker.events)
     for at in range(len(events) - 1, -1, -1):
-        if isinstance(events[at], UserUttered):
-            if (events[at].metadata or {}).get("turn_id") != turn_id:
+        event = events[at]
+        if isinstance(event, SessionStarted) or (isinstance(event, ActionExecuted)
+                                                 and event.action_name == "action_session_start"):
+            return None  # the conversation started afresh since: the message is a new one
+        if isinstance(event, UserUttered):
+            if (event.metadata or {}).get("turn_id") != turn_id:
                 return None
             replies = []
-            for event in events[at + 1:]:
-                if isinstance(event, BotUttered):
-                    data = event.data or {}
-                    reply = {"recipient_id": tracker.sender_id, "text": event.text, "image": data.get("image"),
+            for later in events[at + 1:]:
+                if isinstance(later, BotUttered):
+                    data = later.data or {}
+                    reply = {"recipient_id": tracker.sender_id, "text": later.text, "image": data.get("image"),
                              "buttons": data.get("buttons"), "attachment": data.get("attachment"),
                              "custom": data.get("custom")}
                     replies.append({k: v for k, v in reply.items() if v is not None})
@@ -397,37 +430,51 @@ def stored_replies(tracker: Any, turn_id: str) -> Any:
     return None
 
 
+def _turn_id(message: Any) -> Any:
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    turn_id = metadata.get("turn_id")
+    return turn_id if isinstance(turn_id, str) and turn_id else None
+
+
 def _install_turn_replay() -> None:
     """A message sent again with the turn id of one already stored is answered, not run a second time.
 
-    The gateway gives every turn an id in its metadata (the client's message id when it sent one, so the
-    widget's "send again" after a lost reply and the balancer's re-send to another gateway carry the same id;
-    else a fresh one, which still covers the gateway's own re-send). Run twice, a form answer would be read
-    against the next question. The check runs under the conversation's lock, on the tracker the turn has just
-    read: when the latest user message already has this id, its replies are sent again as stored (personal data
-    masked, as in the database) and nothing is run or stored."""
+    The gateway gives every turn an id in its metadata: derived from the client's message id and the text when
+    the client sent one (so the widget's "send again" after a lost reply and the balancer's re-send to another
+    gateway carry the same id), else a fresh one, which still covers the gateway's own re-send. Run twice, a
+    form answer would be read against the next question. The check runs under the conversation's lock, on the
+    tracker the turn has just read: when the latest user message already has this id (and no session started
+    since), its replies are sent again and nothing is run or stored. They come from `RecentReplies` while that
+    still holds them, else from the stored events (personal data in them masked, as in the database)."""
+    import time
+
     from rasa.core.channels.channel import CollectingOutputChannel
     from rasa.core.processor import MessageProcessor
 
+    recent = RecentReplies()
     original_note = MessageProcessor._handle_message_with_tracker
     original_handle = MessageProcessor.handle_message
 
     async def _handle_message_with_tracker(self: Any, message: Any, tracker: Any) -> None:
-        turn_id = (message.metadata or {}).get("turn_id") if isinstance(message.metadata, dict) else None
+        turn_id = _turn_id(message)
         if turn_id:
             replies = stored_replies(tracker, turn_id)
             if replies is not None:
-                raise _Replayed(replies)
+                raise _Replayed(recent.get(tracker.sender_id, turn_id, time.monotonic()) or replies)
         await original_note(self, message, tracker)
 
     async def handle_message(self: Any, message: Any) -> Any:
         try:
-            return await original_handle(self, message)
+            replies = await original_handle(self, message)
         except _Replayed as replay:
             if isinstance(message.output_channel, CollectingOutputChannel):
                 message.output_channel.messages = list(replay.replies)
                 return message.output_channel.messages
             return None
+        turn_id = _turn_id(message)
+        if turn_id and isinstance(message.output_channel, CollectingOutputChannel):
+            recent.keep(message.sender_id, turn_id, message.output_channel.messages, time.monotonic())
+        return replies
 
     MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker
     MessageProcessor.handle_message = handle_message

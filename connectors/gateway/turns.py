@@ -7,6 +7,7 @@ the assistant is silent (connectors/gateway/handoff_bridge.py).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 
@@ -57,15 +58,16 @@ class TurnService:
         """The bot's reply to text that check() has accepted; the turn is recorded for the dashboard, a rating
         button's payload is taken here, and a rating invitation follows when a service ended.
 
-        `turn_id` is the client's id of this message, if it sent one; otherwise the turn gets a fresh one. The
-        dialogue engine answers a turn id it has already stored with the replies it gave then, without running
-        the turn again (scripts/rasa_server.py `_install_turn_replay`): a message sent again after its reply was
-        lost, or re-sent by the balancer or this gateway after a process died, never counts twice."""
+        `turn_id` is the client's id of this message, if it sent one. The dialogue engine answers a turn it has
+        already stored with the replies it gave then, without running it again (scripts/rasa_server.py
+        `_install_turn_replay`). With the client's id (bound to the text, so a reused id with other words is a
+        new message), a message sent again after its reply was lost, or re-sent by the balancer to another
+        gateway, counts once; without one, the turn gets a fresh id that still covers this gateway's own re-send."""
         rated = await self.ratings.intercept(sender, text, channel) if self.ratings is not None else None
         if rated is not None:
             return rated
-        messages = await self._answer(sender, text, channel, large_text=large_text, client=client,
-                                      turn_id=turn_id or uuid.uuid4().hex)
+        turn = hashlib.sha256(f"{turn_id}\0{text}".encode()).hexdigest()[:32] if turn_id else uuid.uuid4().hex
+        messages = await self._answer(sender, text, channel, large_text=large_text, client=client, turn_id=turn)
         return await self.ratings.after_turn(sender, channel, messages) if self.ratings is not None else messages
 
     async def _answer(self, sender: str, text: str, channel: str, *, large_text: bool = False,

@@ -37,7 +37,7 @@ def _frame(raw: str) -> dict:
     if frame["type"] == "message" and not isinstance(frame.get("text"), str):
         raise ApiError(422, "invalid_request", fields="type, text")
     if frame.get("message_id") is not None and not (isinstance(frame["message_id"], str)
-                                                    and re.match(MESSAGE_ID_PATTERN, frame["message_id"])):
+                                                    and re.fullmatch(MESSAGE_ID_PATTERN, frame["message_id"])):
         raise ApiError(422, "invalid_request", fields="message_id")
     return frame
 

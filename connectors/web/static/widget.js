@@ -1433,6 +1433,7 @@
           inflight = Math.max(0, inflight - 1);
           serverTyping = false;
           updateTyping();
+          lastResolved = p; // a reply that still comes late is this message's
           if (!p.replied) {
             unanswered = { text: p.text, id: p.id };
             systemNotice('回复超时，请稍后再试。', 'warn');
@@ -1591,6 +1592,7 @@
     transcript = [];
     storeSet('localStorage', 'transcript', null);
     generation++;
+    unanswered = null;
     forgetSession(); // the next connection or message starts a new conversation
     inflight = 0;
     serverTyping = false;

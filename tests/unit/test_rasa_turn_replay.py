@@ -1,0 +1,50 @@
+"""Which stored replies a re-sent message gets (scripts/rasa_server.py `stored_replies`, `RecentReplies`), with
+Rasa's own event classes in its environment. The live tests (test_application_conversation, test_websocket)
+send messages again through the gateway."""
+from __future__ import annotations
+
+from tests.rasa_venv import needs_rasa, run_in_rasa
+
+SCRIPT = r"""
+import json, sys
+sys.path.insert(0, ".")
+from scripts.rasa_server import RecentReplies, stored_replies
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+def tracker(*events):
+    return DialogueStateTracker.from_events("caller", list(events))
+
+card = {"kind": "form_question", "text": "请告诉我身份证号码。", "data": {"field": "applicant_id_number"}}
+first = [UserUttered("赵敏", metadata={"turn_id": "t1"}), ActionExecuted("application_form"),
+         BotUttered(None, {"custom": card}), BotUttered("好的", {"buttons": [{"title": "确认", "payload": "/ok"}]}),
+         ActionExecuted("action_listen")]
+report = {
+    "same id": stored_replies(tracker(*first), "t1"),
+    "other id": stored_replies(tracker(*first), "t2"),
+    "not the latest message": stored_replies(tracker(*first, UserUttered("你好", metadata={"turn_id": "t3"})), "t1"),
+    "after a new session": stored_replies(tracker(*first, ActionExecuted("action_session_start"),
+                                                  SessionStarted()), "t1"),
+    "no id stored": stored_replies(tracker(UserUttered("你好")), "t1"),
+}
+recent = RecentReplies(seconds=120, size=2)
+recent.keep("a", "t1", [{"text": "raw"}], now=0)
+recent.keep("b", "t1", [{"text": "b"}], now=0)
+recent.keep("c", "t1", [{"text": "c"}], now=0)
+report["recent"] = [recent.get("a", "t1", 1), recent.get("b", "t1", 1), recent.get("b", "t2", 1),
+                    recent.get("c", "t1", 121)]
+print(json.dumps(report, ensure_ascii=False))
+"""
+
+
+@needs_rasa
+def test_only_the_latest_message_of_the_current_session_is_replayed_with_its_replies():
+    report = run_in_rasa(SCRIPT)
+    assert report["same id"] == [
+        {"recipient_id": "caller", "custom": {"kind": "form_question", "text": "请告诉我身份证号码。",
+                                              "data": {"field": "applicant_id_number"}}},
+        {"recipient_id": "caller", "text": "好的", "buttons": [{"title": "确认", "payload": "/ok"}]}]
+    assert report["other id"] is None and report["not the latest message"] is None
+    assert report["after a new session"] is None and report["no id stored"] is None
+    # kept as sent for a short while, the oldest conversation's dropped beyond the size, only for the same id
+    assert report["recent"] == [None, [{"text": "b"}], None, None]
