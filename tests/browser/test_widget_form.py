@@ -274,3 +274,45 @@ def test_newborn_application_through_the_widget(live_gateway, browser):
     for secret in (APPLICANT_ID, OTHER_PARENT_ID, PHONE):
         assert secret not in page, f"{secret} is shown unmasked outside the caller's own messages"
     shot(browser, "receipt.png", number_el, "center")
+
+
+# The socket is unavailable (the widget talks over HTTP) and the reply to one chosen message is lost after the
+# gateway received it, as when a mobile connection drops while waiting.
+LOSE_A_REPLY_JS = """
+delete window.WebSocket;
+const realFetch = window.fetch.bind(window);
+window.__ids = [];
+window.__loseNext = false;
+window.fetch = (url, opts) => {
+  const reply = realFetch(url, opts);
+  if (!String(url).endsWith('/api/chat')) return reply;
+  window.__ids.push(JSON.parse(opts.body).message_id);
+  if (!window.__loseNext) return reply;
+  window.__loseNext = false;
+  return reply.then(() => { throw new TypeError('the connection dropped'); });
+};
+"""
+
+
+def test_an_answer_whose_reply_was_lost_counts_once_when_sent_again(live_gateway, browser):
+    """The reply to the caller's name never arrives: the widget says so and keeps the name in the box; sent
+    again, the caller gets the next question (the ID number), not a complaint that the name is no ID number."""
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LOSE_A_REPLY_JS})
+    open_widget(browser, live_gateway)
+    before = browser.execute_script(TURN_JS)
+    box = browser.find_element(By.ID, "hotline-input")
+    box.send_keys("我要申请社会保障卡居民服务一件事", Keys.ENTER)
+    WebDriverWait(browser, REPLY_TIMEOUT).until(lambda d: len(d.execute_script(TURN_JS)["bots"]) > len(before["bots"]))
+    WebDriverWait(browser, REPLY_TIMEOUT).until(lambda d: "姓名" in d.execute_script(TURN_JS)["bots"][-1]["text"])
+    browser.execute_script("window.__loseNext = true")
+    box.send_keys("赵敏", Keys.ENTER)
+    WebDriverWait(browser, REPLY_TIMEOUT).until(lambda d: d.execute_script(TURN_JS)["systems"])
+    assert box.get_attribute("value") == "赵敏", "the unanswered text is given back to the caller"
+    asked = len(browser.execute_script(TURN_JS)["bots"])
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(browser, REPLY_TIMEOUT).until(lambda d: len(d.execute_script(TURN_JS)["bots"]) > asked)
+    turn = browser.execute_script(TURN_JS)
+    assert [b["kind"] for b in turn["bots"][asked:]] == ["form_question"], turn["bots"][asked:]
+    assert "身份证" in turn["bots"][-1]["text"], turn["bots"][-1]
+    ids = browser.execute_script("return window.__ids")
+    assert len(ids) == 3 and ids[1] == ids[2] and ids[0] != ids[1], ids
