@@ -95,7 +95,7 @@ def memory_mb(pids: list[int]) -> tuple[float, float]:
 class RasaCaller(Caller):
     """The same caller talking to Rasa's REST channel directly (no gateway, no token, no safety rule)."""
 
-    async def turn(self, text: str, retries: int = 3) -> list[dict]:
+    async def turn(self, text: str, retries: int = 3, label: str = "") -> list[dict]:
         sender = self.session.setdefault("sender", f"bench-{id(self)}-{random.random():.9f}")
         for _ in range(retries):
             await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
