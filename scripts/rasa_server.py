@@ -379,28 +379,17 @@ REPLY_MEMORY_SECONDS = 120.0  # a message re-sent after a lost reply comes withi
 REPLY_MEMORY_SIZE = 1000
 
 
-class RecentReplies:
-    """Each conversation's latest replies as sent (not masked), for a short while and at most `size` of them, so
-    a re-sent message gets them back intact (a receipt's print link carries a token that storage masks). Older,
-    or on another process, the stored (masked) replies are sent instead."""
+def recent_replies(seconds: float = REPLY_MEMORY_SECONDS, size: int = REPLY_MEMORY_SIZE) -> Any:
+    """Each conversation's latest replies as sent (not masked), under the turn id they answered, for `seconds`
+    and at most `size` of them (swept even when no turn comes), so a re-sent message gets them back intact (a
+    receipt's print link carries a token that storage masks). Older, or on another process, the stored (masked)
+    replies are sent instead. `put(sender, turn_id, REPLIES, replies)`, `get(sender, turn_id, REPLIES)`."""
+    from scripts.rasa_tracker_store import ExpiringStore
 
-    def __init__(self, seconds: float = REPLY_MEMORY_SECONDS, size: int = REPLY_MEMORY_SIZE) -> None:
-        from collections import OrderedDict
+    return ExpiringStore(size, seconds, name="recent-replies-sweeper")
 
-        self.seconds, self.size = seconds, size
-        self._items: "OrderedDict[str, tuple]" = OrderedDict()
 
-    def keep(self, sender: str, turn_id: str, replies: list, now: float) -> None:
-        self._items.pop(sender, None)
-        self._items[sender] = (turn_id, now, list(replies))
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def get(self, sender: str, turn_id: str, now: float) -> Any:
-        item = self._items.get(sender)
-        if item is None or item[0] != turn_id or now - item[1] > self.seconds:
-            return None
-        return list(item[2])
+REPLIES = "replies"  # the kind of value kept (ExpiringStore's model slot)
 
 
 def stored_replies(tracker: Any, turn_id: str) -> Any:
@@ -444,14 +433,12 @@ def _install_turn_replay() -> None:
     gateway carry the same id), else a fresh one, which still covers the gateway's own re-send. Run twice, a
     form answer would be read against the next question. The check runs under the conversation's lock, on the
     tracker the turn has just read: when the latest user message already has this id (and no session started
-    since), its replies are sent again and nothing is run or stored. They come from `RecentReplies` while that
-    still holds them, else from the stored events (personal data in them masked, as in the database)."""
-    import time
-
+    since), its replies are sent again and nothing is run or stored. They come from `recent_replies` while that
+    still holds them (`recent_replies`), else from the stored events (personal data in them masked, as in the database)."""
     from rasa.core.channels.channel import CollectingOutputChannel
     from rasa.core.processor import MessageProcessor
 
-    recent = RecentReplies()
+    recent = recent_replies()
     original_note = MessageProcessor._handle_message_with_tracker
     original_handle = MessageProcessor.handle_message
 
@@ -460,7 +447,7 @@ def _install_turn_replay() -> None:
         if turn_id:
             replies = stored_replies(tracker, turn_id)
             if replies is not None:
-                raise _Replayed(recent.get(tracker.sender_id, turn_id, time.monotonic()) or replies)
+                raise _Replayed(recent.get(tracker.sender_id, turn_id, REPLIES) or replies)
         await original_note(self, message, tracker)
 
     async def handle_message(self: Any, message: Any) -> Any:
@@ -473,7 +460,7 @@ def _install_turn_replay() -> None:
             return None
         turn_id = _turn_id(message)
         if turn_id and isinstance(message.output_channel, CollectingOutputChannel):
-            recent.keep(message.sender_id, turn_id, message.output_channel.messages, time.monotonic())
+            recent.put(message.sender_id, turn_id, REPLIES, list(message.output_channel.messages))
         return replies
 
     MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker

@@ -170,27 +170,19 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
                             .values(data=sa.bindparam("masked")), changed)
 
 
-class TrackerCache:
-    """The last conversations read or written by this process, each with the stamp of the rows it was built from
-    and the model (domain) it was built with. Entries leave after `seconds` even if the process serves no turn
-    (a sweeper thread), so no value outlives the retention job's idle period in memory."""
+class ExpiringStore:
+    """One value per conversation, valid for the stamp and the model it was kept with, at most `size` of them.
+    Entries leave after `seconds` even if the process serves no turn (a sweeper thread): nothing kept here
+    outlives that in memory."""
 
-    def __init__(self, size: int, seconds: float) -> None:
-        self.size, self.seconds = size, seconds
+    def __init__(self, size: int, seconds: float, name: str = "expiring-store") -> None:
+        self.size, self.seconds, self.name = size, seconds, name
         self.enabled = size > 0 and seconds > 0
-        self._kept: "OrderedDict[str, Tuple[Stamp, Any, float, DialogueStateTracker]]" = OrderedDict()  # put order
+        self._kept: "OrderedDict[str, Tuple[Any, Any, float, Any]]" = OrderedDict()  # put order
         self._lock = threading.Lock()
         self._sweeper: Optional[threading.Thread] = None
 
-    @classmethod
-    def from_environment(cls) -> "TrackerCache":
-        seconds = float(os.environ.get("RASA_TRACKER_CACHE_SECONDS", "300") or 0)
-        # the retention job masks rows of conversations idle for this long, in place: never keep one that long
-        mask_after = float(os.environ.get("TRACKER_MASK_AFTER_HOURS", "24") or 0) * 3600
-        return cls(int(os.environ.get("RASA_TRACKER_CACHE_SIZE", "1000") or 0),
-                   min(seconds, mask_after / 2) if mask_after > 0 else 0)
-
-    def get(self, sender: str, stamp: Stamp, model: Any) -> Optional[DialogueStateTracker]:
+    def get(self, sender: str, stamp: Any, model: Any) -> Any:
         with self._lock:
             self._expire()
             entry = self._kept.get(sender)
@@ -201,7 +193,7 @@ class TrackerCache:
                 return None
             return entry[3]
 
-    def take(self, sender: str, stamp: Stamp, model: Any) -> Optional[DialogueStateTracker]:
+    def take(self, sender: str, stamp: Any, model: Any) -> Any:
         kept = self.get(sender, stamp, model)
         self.drop(sender)
         return kept
@@ -210,15 +202,15 @@ class TrackerCache:
         with self._lock:
             self._kept.pop(sender, None)
 
-    def put(self, sender: str, stamp: Stamp, model: Any, tracker: DialogueStateTracker) -> None:
+    def put(self, sender: str, stamp: Any, model: Any, value: Any) -> None:
         with self._lock:
             self._kept.pop(sender, None)
-            self._kept[sender] = (stamp, model, time.monotonic(), tracker)
+            self._kept[sender] = (stamp, model, time.monotonic(), value)
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
             self._expire()
         if self._sweeper is None:
-            self._sweeper = threading.Thread(target=self._sweep, name="tracker-cache-sweeper", daemon=True)
+            self._sweeper = threading.Thread(target=self._sweep, name=self.name, daemon=True)
             self._sweeper.start()
 
     def __len__(self) -> int:
@@ -239,6 +231,22 @@ class TrackerCache:
             time.sleep(max(0.05, min(60.0, self.seconds / 4)))
             with self._lock:
                 self._expire()
+
+
+class TrackerCache(ExpiringStore):
+    """The last conversations read or written by this process, each with the stamp of the rows it was built from
+    and the model (domain) it was built with; never kept as long as the retention job's idle period."""
+
+    def __init__(self, size: int, seconds: float) -> None:
+        super().__init__(size, seconds, name="tracker-cache-sweeper")
+
+    @classmethod
+    def from_environment(cls) -> "TrackerCache":
+        seconds = float(os.environ.get("RASA_TRACKER_CACHE_SECONDS", "300") or 0)
+        # the retention job masks rows of conversations idle for this long, in place: never keep one that long
+        mask_after = float(os.environ.get("TRACKER_MASK_AFTER_HOURS", "24") or 0) * 3600
+        return cls(int(os.environ.get("RASA_TRACKER_CACHE_SIZE", "1000") or 0),
+                   min(seconds, mask_after / 2) if mask_after > 0 else 0)
 
 
 def clone_tracker(tracker: DialogueStateTracker) -> DialogueStateTracker:

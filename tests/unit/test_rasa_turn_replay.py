@@ -6,9 +6,9 @@ from __future__ import annotations
 from tests.rasa_venv import needs_rasa, run_in_rasa
 
 SCRIPT = r"""
-import json, sys
+import json, sys, time
 sys.path.insert(0, ".")
-from scripts.rasa_server import RecentReplies, stored_replies
+from scripts.rasa_server import REPLIES, recent_replies, stored_replies
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -27,12 +27,15 @@ report = {
                                                   SessionStarted()), "t1"),
     "no id stored": stored_replies(tracker(UserUttered("你好")), "t1"),
 }
-recent = RecentReplies(seconds=120, size=2)
-recent.keep("a", "t1", [{"text": "raw"}], now=0)
-recent.keep("b", "t1", [{"text": "b"}], now=0)
-recent.keep("c", "t1", [{"text": "c"}], now=0)
-report["recent"] = [recent.get("a", "t1", 1), recent.get("b", "t1", 1), recent.get("b", "t2", 1),
-                    recent.get("c", "t1", 121)]
+recent = recent_replies(seconds=120, size=2)
+for sender in ("a", "b", "c"):
+    recent.put(sender, "t1", REPLIES, [{"text": sender}])
+report["recent"] = [recent.get("a", "t1", REPLIES), recent.get("c", "t1", REPLIES), recent.get("b", "t2", REPLIES),
+                    recent.get("b", "t1", REPLIES)]
+short = recent_replies(seconds=0.2, size=10)
+short.put("x", "t1", REPLIES, [{"text": "raw"}])
+time.sleep(0.6)
+report["left after expiry, no turn since"] = len(short._kept)
 print(json.dumps(report, ensure_ascii=False))
 """
 
@@ -46,5 +49,7 @@ def test_only_the_latest_message_of_the_current_session_is_replayed_with_its_rep
         {"recipient_id": "caller", "text": "好的", "buttons": [{"title": "确认", "payload": "/ok"}]}]
     assert report["other id"] is None and report["not the latest message"] is None
     assert report["after a new session"] is None and report["no id stored"] is None
-    # kept as sent for a short while, the oldest conversation's dropped beyond the size, only for the same id
-    assert report["recent"] == [None, [{"text": "b"}], None, None]
+    # kept as sent, the oldest conversation's dropped beyond the size, only for the same id (asked for another,
+    # the entry is gone); swept after its time even when no turn comes
+    assert report["recent"] == [None, [{"text": "c"}], None, None]
+    assert report["left after expiry, no turn since"] == 0
