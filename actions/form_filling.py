@@ -171,6 +171,17 @@ def _pick(candidates: list[FieldSpec], ctx_clause: str, ctx_full: str, asked: Fi
     return None
 
 
+def _said_again(raw: str, candidates: list[FieldSpec], text: str, start: int, asked: FieldSpec | None,
+                data: dict) -> bool:
+    """An ID number already recorded, said again while no ID field is asked and without naming whose: it is that
+    person's, never someone else's (two people never share one)."""
+    if asked is not None and asked.type == "id_number":
+        return False
+    if any(score(c, _clause_before(text, start)) > 0 or score(c, text[:start]) > 0 for c in candidates):
+        return False
+    return raw.upper() in {str(data.get(c.field) or "").upper() for c in candidates}
+
+
 def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSpec | None,
                     taken: set[str], today: date, busy: list[tuple[int, int]]) -> list[_Mention]:
     correcting = bool(_CORRECTION.search(text))
@@ -195,10 +206,8 @@ def _typed_mentions(text: str, form: ApplicationForm, data: dict, asked: FieldSp
         if any(start < e and end > s for s, e in busy):
             continue
         candidates = [f for f in form.fields if f.type == kind]
-        if kind == "id_number" and (asked is None or asked.type != "id_number") and not any(score(c, _clause_before(text, start)) > 0 or score(c, text[:start]) > 0
-                                           for c in candidates) \
-                and raw.upper() in {str(data.get(c.field) or "").upper() for c in candidates if c is not asked}:
-            continue  # an ID number already given, said again unprompted: it is that person's, not someone else's
+        if kind == "id_number" and _said_again(raw, candidates, text, start, asked, data):
+            continue
         target = _pick(candidates, _clause_before(text, start), text[:start], asked, data, taken, correcting)
         if target is not None:
             taken.add(target.field)

@@ -214,16 +214,19 @@ class Caller:
                 self._note(label or text, type(exc).__name__)
         raise RuntimeError("no answer after many tries")
 
-    async def form_turn(self, text: str, label: str = "") -> list[dict]:
-        """A turn in a form: when the reply is not the form's (no question, no summary; e.g. the gateway's polite
-        "please say it again" while the tracker database was away), the caller says it again, up to 3 times."""
+    async def said_until(self, text: str, kinds: set[str], label: str = "") -> list[dict]:
+        """A turn inside a form or an intake: when the reply has none of `kinds` (e.g. the gateway's polite "please
+        say it again" while the tracker database was away), the caller says it again, up to 3 times."""
         messages = await self.turn(text, label=label)
         for _ in range(3):
-            if {"form_question", "form_summary"} & {m["kind"] for m in messages}:
+            if kinds & {m["kind"] for m in messages}:
                 break
             self.stats.repeated += 1
             messages = await self.turn(text, label=label)
         return messages
+
+    async def form_turn(self, text: str, label: str = "") -> list[dict]:
+        return await self.said_until(text, {"form_question", "form_summary"}, label)
 
     async def questions(self) -> None:
         self.session = {}
@@ -274,6 +277,9 @@ class Caller:
                 await self.questions()
 
 
+PERSONAL = ("applicant_name", "applicant_id_number", "applicant_phone")  # stored on every application
+
+
 def check_submissions(database_url: str, stats: Stats) -> dict:
     """Every submission stored exactly once, under the caller's conversation, with the caller's answers."""
     from sqlalchemy import create_engine, text
@@ -299,15 +305,13 @@ def check_submissions(database_url: str, stats: Stats) -> dict:
         data = stored[0].data if isinstance(stored[0].data, dict) else json.loads(stored[0].data)
         # every answer the form stored is the one the caller gave for that field (an answer applied to the wrong
         # question, e.g. a turn processed twice, shows here)
-        personal = ("applicant_name", "applicant_id_number", "applicant_phone")
-        for key in personal:
-            if data.get(key) != sub["answers"][key]:
-                problems.append(f"{sub['number']}: {key} differs")
         form = form_for(get_guide(sub["guide"]))  # the form stores each answer as its validator normalised it
         for key, value in sub["answers"].items():
-            check = form.get(key).validate(value) if form.get(key) is not None else None
-            if key in data and key not in personal and check is not None and check.ok \
-                    and str(data[key]) != check.value:  # not ok: a skip ("跳过"), which the dialogue handles
+            spec = form.get(key)
+            check = spec.validate(value) if spec is not None else None
+            if check is None or not check.ok:  # not this form's, or a skip ("跳过"), which the dialogue handles
+                continue
+            if (key in data or key in PERSONAL) and str(data.get(key)) != check.value:
                 problems.append(f"{sub['number']}: {key} differs from the caller's answer")
     extra = len(rows) - len(stats.submissions)
     return {"submitted": len(stats.submissions), "rows": len(rows), "problems": problems,

@@ -7,10 +7,10 @@ Starts scripts/cluster.py (2 Rasa, 2 action servers, 2 gateways, HAProxy) on a p
 Redis (bench/cluster_load.py: this machine's shared servers are used by other jobs, so they are never
 restarted), lets callers fill in one-table forms (and ask questions) at a human pace, and meanwhile:
 kill -9 of one Rasa, one action server and one gateway process, a restart of PostgreSQL and one of Redis.
-A third of the callers file appeals (工单) instead: a complaint, a request for help or a suggestion about their own
-address, with their own name and phone; now and then one of them asks for a person instead, twice. Then it checks every conversation and submission: each application
-stored exactly once with the caller's answers, a repeated confirmation returning the same receipt, no form
-answer lost; each ticket stored exactly once under its conversation with the caller's phone, and no ticket
+A third of the callers file appeals (工单) instead: a complaint, a request for help or a suggestion about their
+own address, with their own name and phone; now and then one of them asks for a person instead, twice. Then it
+checks every conversation and submission: each application stored exactly once with the caller's answers, a
+repeated confirmation returning the same receipt, no form answer lost; each ticket stored exactly once under its conversation with the caller's phone, and no ticket
 stored that no caller was given a number for; one place in the queue for each caller who asked for a person. It
 prints what it found.
 """
@@ -47,13 +47,7 @@ class TicketCaller(Caller):
     is not the intake's (the polite "please say it again" during a fault) is said again, as in a form."""
 
     async def ticket_turn(self, text: str) -> list[dict]:
-        messages = await self.turn(text)
-        for _ in range(3):
-            if {"ticket_question", "ticket_summary", "ticket_ack", "ticket_started"} & {m["kind"] for m in messages}:
-                break
-            self.stats.repeated += 1
-            messages = await self.turn(text)
-        return messages
+        return await self.said_until(text, {"ticket_question", "ticket_summary", "ticket_ack", "ticket_started"})
 
     async def ticket(self) -> None:
         place = f"锦绣华城{self.rng.randint(1, 60)}号楼{self.rng.randint(1, 30)}单元{self.rng.randint(101, 2999)}"
@@ -104,6 +98,7 @@ def check_tickets(database_url: str, stats: FaultStats) -> dict:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT number, sender, phone FROM tickets")).all()
+        handoffs = conn.execute(text("SELECT sender, state FROM handoff_conversations")).all()
     engine.dispose()
     problems: list[str] = []
     for filed in stats.tickets:
@@ -114,10 +109,6 @@ def check_tickets(database_url: str, stats: FaultStats) -> dict:
             problems.append(f"{filed['number']}: phone differs")
     numbers = {f["number"] for f in stats.tickets}
     problems += [f"{r.number}: stored, but no caller was given this number" for r in rows if r.number not in numbers]
-    engine = create_engine(database_url)
-    with engine.connect() as conn:
-        handoffs = conn.execute(text("SELECT sender, state FROM handoff_conversations")).all()
-    engine.dispose()
     for asked in stats.handoffs:
         stored = [h for h in handoffs if h.sender == asked["sender"]]
         if len(stored) != 1 or stored[0].state != "queued" or asked["states"][:1] != ["queued"]:

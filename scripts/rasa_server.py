@@ -291,8 +291,9 @@ def _install_tracker_store_without_memory_fallback() -> None:
     Rasa wraps the tracker store in FailSafeTrackerStore, which answers a failed read with `None` (Rasa then
     starts a new, empty conversation: a caller half-way through a form would be greeted afresh, and the save
     that follows could append that fresh conversation's events to the stored one) and a failed write by keeping
-    the turn in process memory only. Here both raise instead: the REST channel answers 500 (`_install_strict_rest_channel`),
-    the gateway tells the caller politely to say it again, and the stored conversation is untouched.
+    the turn in process memory only. Here both raise instead: the REST channel answers 500
+    (`_install_strict_rest_channel`), the gateway tells the caller politely to say it again, and the stored
+    conversation is untouched.
     PostgreSQL connections are also checked before use (`pool_pre_ping`), so a restarted database costs no turn.
     """
     from rasa.core import tracker_store as ts
@@ -383,38 +384,36 @@ def recent_replies(seconds: float = REPLY_MEMORY_SECONDS, size: int = REPLY_MEMO
     """Each conversation's latest replies as sent (not masked), under the turn id they answered, for `seconds`
     and at most `size` of them (swept even when no turn comes), so a re-sent message gets them back intact (a
     receipt's print link carries a token that storage masks). Older, or on another process, the stored (masked)
-    replies are sent instead. `put(sender, turn_id, REPLIES, replies)`, `get(sender, turn_id, REPLIES)`."""
+    replies are sent instead: `put(sender, turn_id, None, replies)`, `get(sender, turn_id, None)`."""
     from scripts.rasa_tracker_store import ExpiringStore
 
     return ExpiringStore(size, seconds, name="recent-replies-sweeper")
 
 
-REPLIES = "replies"  # the kind of value kept (ExpiringStore's model slot)
-
-
 def stored_replies(tracker: Any, turn_id: str) -> Any:
     """The bot's replies to the conversation's latest user message if that message carried `turn_id` and no
     session started since, as the REST channel sends them (text, buttons, custom payload); else None. Only the
-    latest message: a caller sends a message again only while waiting for its reply."""
+    latest message: a caller sends a message again only while waiting for its reply. Runs on every turn, so it
+    walks back from the end only as far as that message."""
     from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 
-    events = list(tracker.events)
-    for at in range(len(events) - 1, -1, -1):
-        event = events[at]
+    said = []
+    for event in reversed(tracker.events):
         if isinstance(event, SessionStarted) or (isinstance(event, ActionExecuted)
                                                  and event.action_name == "action_session_start"):
             return None  # the conversation started afresh since: the message is a new one
-        if isinstance(event, UserUttered):
+        if isinstance(event, BotUttered):
+            said.append(event)
+        elif isinstance(event, UserUttered):
             if (event.metadata or {}).get("turn_id") != turn_id:
                 return None
             replies = []
-            for later in events[at + 1:]:
-                if isinstance(later, BotUttered):
-                    data = later.data or {}
-                    reply = {"recipient_id": tracker.sender_id, "text": later.text, "image": data.get("image"),
-                             "buttons": data.get("buttons"), "attachment": data.get("attachment"),
-                             "custom": data.get("custom")}
-                    replies.append({k: v for k, v in reply.items() if v is not None})
+            for bot in reversed(said):
+                data = bot.data or {}
+                reply = {"recipient_id": tracker.sender_id, "text": bot.text, "image": data.get("image"),
+                         "buttons": data.get("buttons"), "attachment": data.get("attachment"),
+                         "custom": data.get("custom")}
+                replies.append({k: v for k, v in reply.items() if v is not None})
             return replies
     return None
 
@@ -434,7 +433,7 @@ def _install_turn_replay() -> None:
     form answer would be read against the next question. The check runs under the conversation's lock, on the
     tracker the turn has just read: when the latest user message already has this id (and no session started
     since), its replies are sent again and nothing is run or stored. They come from `recent_replies` while that
-    still holds them (`recent_replies`), else from the stored events (personal data in them masked, as in the database)."""
+    still holds them, else from the stored events (personal data in them masked, as in the database)."""
     from rasa.core.channels.channel import CollectingOutputChannel
     from rasa.core.processor import MessageProcessor
 
@@ -447,7 +446,7 @@ def _install_turn_replay() -> None:
         if turn_id:
             replies = stored_replies(tracker, turn_id)
             if replies is not None:
-                raise _Replayed(recent.get(tracker.sender_id, turn_id, REPLIES) or replies)
+                raise _Replayed(recent.get(tracker.sender_id, turn_id, None) or replies)
         await original_note(self, message, tracker)
 
     async def handle_message(self: Any, message: Any) -> Any:
@@ -460,7 +459,7 @@ def _install_turn_replay() -> None:
             return None
         turn_id = _turn_id(message)
         if turn_id and isinstance(message.output_channel, CollectingOutputChannel):
-            recent.put(message.sender_id, turn_id, REPLIES, list(message.output_channel.messages))
+            recent.put(message.sender_id, turn_id, None, list(message.output_channel.messages))
         return replies
 
     MessageProcessor._handle_message_with_tracker = _handle_message_with_tracker

@@ -89,10 +89,8 @@ class PrivacySQLTrackerStore(SQLTrackerStore):
         await self.stream_events(tracker)
         base: Optional[Tuple[Stamp, int]] = tracker.__dict__.pop(_BASE, None)
         with self.session_scope() as session:
-            # The stamp is only needed for a tracker handed out with one (read through the cache); any other
-            # tracker's kept copy is rebuilt from the database on its next read.
-            stamp = self._stamp(session, tracker.sender_id) if base is not None and self.cache.enabled else None
-            if base is not None and stamp == base[0]:  # nothing stored since this tracker was read
+            # only a tracker handed out by the cache has a base; any other is read from the database next time
+            if base is not None and self._stamp(session, tracker.sender_id) == base[0]:  # nothing stored since
                 new = list(tracker.events)[base[1]:]
             else:
                 new = list(self._additional_events(session, tracker))

@@ -71,7 +71,7 @@ class TurnService:
         return await self.ratings.after_turn(sender, channel, messages) if self.ratings is not None else messages
 
     async def _answer(self, sender: str, text: str, channel: str, *, large_text: bool = False,
-                      client: str | None = None, turn_id: str = "") -> list[BotMessage]:
+                      client: str | None = None, turn_id: str) -> list[BotMessage]:
         log.info("turn sender=%s channel=%s text=%s", sender[:16], channel, mask_text(text)[:200])
         emergency = safety.detect(text)
         if emergency is not None:

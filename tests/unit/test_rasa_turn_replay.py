@@ -1,4 +1,4 @@
-"""Which stored replies a re-sent message gets (scripts/rasa_server.py `stored_replies`, `RecentReplies`), with
+"""Which stored replies a re-sent message gets (scripts/rasa_server.py `stored_replies`, `recent_replies`), with
 Rasa's own event classes in its environment. The live tests (test_application_conversation, test_websocket)
 send messages again through the gateway."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from tests.rasa_venv import needs_rasa, run_in_rasa
 SCRIPT = r"""
 import json, sys, time
 sys.path.insert(0, ".")
-from scripts.rasa_server import REPLIES, recent_replies, stored_replies
+from scripts.rasa_server import recent_replies, stored_replies
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -29,11 +29,11 @@ report = {
 }
 recent = recent_replies(seconds=120, size=2)
 for sender in ("a", "b", "c"):
-    recent.put(sender, "t1", REPLIES, [{"text": sender}])
-report["recent"] = [recent.get("a", "t1", REPLIES), recent.get("c", "t1", REPLIES), recent.get("b", "t2", REPLIES),
-                    recent.get("b", "t1", REPLIES)]
+    recent.put(sender, "t1", None, [{"text": sender}])
+report["recent"] = [recent.get("a", "t1", None), recent.get("c", "t1", None), recent.get("b", "t2", None),
+                    recent.get("b", "t1", None)]
 short = recent_replies(seconds=0.2, size=10)
-short.put("x", "t1", REPLIES, [{"text": "raw"}])
+short.put("x", "t1", None, [{"text": "raw"}])
 time.sleep(0.6)
 report["left after expiry, no turn since"] = len(short._kept)
 print(json.dumps(report, ensure_ascii=False))

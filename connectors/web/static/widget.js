@@ -1343,9 +1343,13 @@
     if (unanswered && unanswered.id === p.id) unanswered = null;
   }
 
+  function notAnswered(p) {
+    unanswered = { text: p.text, id: p.id };
+  }
+
   /** Mark a message as not delivered and give its text back to the user. */
   function sendFailed(p) {
-    unanswered = { text: p.text, id: p.id };
+    notAnswered(p);
     if (p.node) markFailed(p.node, p.entry);
     saveTranscript();
     if (p.opts && p.opts.buttons) {
@@ -1435,7 +1439,7 @@
           updateTyping();
           lastResolved = p; // a reply that still comes late is this message's
           if (!p.replied) {
-            unanswered = { text: p.text, id: p.id };
+            notAnswered(p);
             systemNotice('回复超时，请稍后再试。', 'warn');
           }
         }, REPLY_TIMEOUT_MS);
