@@ -67,18 +67,23 @@ PROCESS_KINDS = (("rasa", "rasa_server.py"), ("actions", "action_server.py"), ("
                  ("postgres", "postgres"), ("redis", "redis-server"), ("haproxy", "haproxy"))
 
 
-def cpu_by_kind(pids: list[int]) -> dict[str, float]:
-    """CPU seconds of each kind of process of the stack (Rasa, action server, gateway, ...), to see where a turn's
-    CPU goes."""
+def by_kind(pids: list[int], measure) -> dict[str, float]:
+    """`measure([pid])` summed over each kind of process of the stack (Rasa, action server, gateway, ...), to see
+    where a turn's CPU or the stack's memory goes."""
     found: dict[str, float] = {}
     for pid in pids:
         line = _cmdline(pid)
         kind = next((name for name, mark in PROCESS_KINDS if mark in line), "other")
-        found[kind] = found.get(kind, 0.0) + cpu_seconds([pid])
+        found[kind] = found.get(kind, 0.0) + measure([pid])
     return found
 
 
+def cpu_by_kind(pids: list[int]) -> dict[str, float]:
+    return by_kind(pids, cpu_seconds)
+
+
 def memory_mb(pids: list[int]) -> tuple[float, float]:
+    """(RSS, PSS) in MB."""
     rss = pss = 0
     for pid in pids:
         try:
@@ -159,18 +164,19 @@ async def level(url: str, root: int, callers: int, seconds: float, think: float,
     elapsed = time.monotonic() - t0
     pids = tree(root)
     cpu = cpu_seconds(pids) - cpu0
-    by_kind = {kind: (seconds - kinds0.get(kind, 0.0)) * 1000 / max(1, len(stats.latencies))
+    cpu_kinds = {kind: (seconds - kinds0.get(kind, 0.0)) * 1000 / max(1, len(stats.latencies))
                for kind, seconds in cpu_by_kind(pids).items()}
     rss, pss = memory_mb(pids)
+    rss_by_kind = by_kind(pids, lambda one: memory_mb(one)[0])
     ms = [x * 1000 for x in stats.latencies]
     failed = len(stats.errors) + sum(1 for r in results if isinstance(r, Exception))
     kinds = sorted({what for _, what in stats.errors})
     return {"callers": callers, "turns": len(ms), "errors": failed, "error_kinds": kinds, "seconds": elapsed,
             "turns_per_s": len(ms) / elapsed, "p50": percentile(ms, 50), "p95": percentile(ms, 95),
             "cpu_ms_per_turn": cpu * 1000 / max(1, len(ms)),
-            "cpu_ms_per_turn_by_process": {k: round(v, 1) for k, v in sorted(by_kind.items()) if v >= 0.05},
-            "cpu_cores": cpu / elapsed, "rss_mb": rss,
-            "pss_mb": pss}
+            "cpu_ms_per_turn_by_process": {k: round(v, 1) for k, v in sorted(cpu_kinds.items()) if v >= 0.05},
+            "cpu_cores": cpu / elapsed, "rss_mb": rss, "pss_mb": pss,
+            "rss_mb_by_process": {k: round(v) for k, v in sorted(rss_by_kind.items()) if v >= 1}}
 
 
 def main() -> None:
@@ -201,6 +207,9 @@ def main() -> None:
               f"{r['pss_mb']:.0f} |")
     print("\nCPU ms per turn by process: " + "; ".join(
         f"{r['callers']} callers: " + ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_turn_by_process"].items())
+        for r in rows))
+    print("RSS MB by process: " + "; ".join(
+        f"{r['callers']} callers: " + ", ".join(f"{k} {v}" for k, v in r["rss_mb_by_process"].items())
         for r in rows))
 
 

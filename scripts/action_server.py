@@ -3,6 +3,8 @@
 - It listens on 127.0.0.1 unless ACTIONS_HOST says otherwise: only Rasa calls it, from this machine.
   (rasa-sdk reads the address from SANIC_HOST and would otherwise listen on every interface.)
 - Its log lines are safe (core/logs.py): personal data masked, control characters escaped.
+- An idle connection is closed after KEEP_ALIVE_SECONDS, not rasa-sdk's 120 s: Sanic keeps each connection's
+  last request (with the whole conversation Rasa sent) until then, even after the client has closed it.
 
 Usage (as the supervisor does): .venv/app/bin/python scripts/action_server.py --actions actions --port 5055
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOST = "127.0.0.1"
+KEEP_ALIVE_SECONDS = 10  # longer than Rasa's idle close (scripts/rasa_server.py ACTION_IDLE_CLOSE)
 
 
 def listen_address(env: dict[str, str]) -> str:
@@ -39,6 +42,7 @@ def main() -> None:
 
     def run(*args, **kwargs):  # the actions (with the search index and guides) are loaded by now
         heap.freeze()
+        kwargs.setdefault("keep_alive_timeout", KEEP_ALIVE_SECONDS)
         serve(*args, **kwargs)
 
     rasa_sdk_cli.run = run

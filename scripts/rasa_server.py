@@ -15,6 +15,8 @@ Its log lines are made safe as in every process of the assistant (core/logs.py):
 control characters escaped, including Rasa's structured (structlog) events such as
 `rest.message.received.timeout {"text": ...}`, whose values are masked before they are rendered.
 
+Action calls reuse kept connections (`_KeptSession`) instead of opening one per call as Rasa does: the action
+server kept each closed connection's request, the whole conversation, in memory until its keep-alive timer fired.
 A call to the action server that fails before any answer (connection refused or reset, or a balancer's 502/503
 because the process behind it died) is sent again, twice at most, after a short pause: in the scale-out mode
 the balancer then picks a live action server, and the caller's turn goes on instead of failing. Replaying is
@@ -209,18 +211,58 @@ ACTION_RETRIES = 2
 ACTION_RETRY_PAUSE = 0.3  # seconds, times the attempt number: a balancer's health check takes a dead process out
 
 
+ACTION_CONNECTIONS = 64  # at most this many connections to the action server(s) at once; more calls wait
+ACTION_IDLE_CLOSE = 5.0  # seconds: an idle connection is closed by Rasa before the action server's keep-alive ends
+
+
+class _KeptSession:
+    """`async with endpoint.session() as session` for the action endpoint: one long-lived aiohttp session per
+    event loop, whose connections are kept and reused, instead of Rasa's new session (a new TCP connection) per
+    action call. Measured (bench/capacity.py): every closed connection's parsed request, the whole conversation
+    as JSON, stayed in the action server's memory until its keep-alive timer fired (rasa-sdk: 120 s), ~400 MB
+    under load. Leaving the block does not close the session; it lives as long as the process."""
+
+    def __init__(self, endpoint: Any) -> None:
+        self._endpoint = endpoint
+
+    async def __aenter__(self) -> Any:
+        import asyncio
+
+        import aiohttp
+
+        from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+
+        endpoint = self._endpoint
+        kept = getattr(endpoint, "_kept_session", None)
+        if kept is None or kept.closed or kept._loop is not asyncio.get_running_loop():
+            login = endpoint.basic_auth  # as Rasa's own session: headers, basic auth, timeout
+            kept = aiohttp.ClientSession(
+                headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                auth=aiohttp.BasicAuth(login["username"], login["password"]) if login else None,
+                connector=aiohttp.TCPConnector(limit=ACTION_CONNECTIONS, keepalive_timeout=ACTION_IDLE_CLOSE))
+            endpoint._kept_session = kept
+        return kept
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
 def _install_action_retry() -> None:
     """Only the action endpoint retries (not Rasa's other outgoing calls: NLG, callback channel)."""
     import asyncio
     import logging
 
     import aiohttp
+    from rasa.core import run
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
     log = logging.getLogger("hotline.rasa")
 
     class RetryingActionEndpoint(EndpointConfig):
+        def session(self) -> Any:
+            return _KeptSession(self)
+
         async def request(self, *args: Any, **kwargs: Any) -> Any:
             for attempt in range(ACTION_RETRIES + 1):
                 try:
@@ -244,6 +286,15 @@ def _install_action_retry() -> None:
                 await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
             raise AssertionError("unreachable")
 
+    original_close = run.close_resources
+
+    async def close_resources(app: Any, loop: Any) -> None:
+        await original_close(app, loop)
+        kept = getattr(getattr(getattr(app.ctx, "agent", None), "action_endpoint", None), "_kept_session", None)
+        if kept is not None:
+            await kept.close()
+
+    run.close_resources = close_resources  # the server's "after stop" listener closes the kept connections
     original_init = AvailableEndpoints.__init__
 
     def __init__(self: AvailableEndpoints, *args: Any, **kwargs: Any) -> None:

@@ -1,0 +1,90 @@
+"""Rasa's calls to the action server reuse kept connections (scripts/rasa_server.py `_KeptSession`), in Rasa's
+own environment, and survive the action server going away and coming back.
+
+Rasa 3.6 opens a new connection per action call; the action server kept every closed connection's last request
+(the whole conversation) until its keep-alive timer fired, ~400 MB under load (docs/BENCHMARKS.md, session 8).
+The action server here is a small aiohttp app that records which client connection each call came on.
+"""
+from __future__ import annotations
+
+from tests.rasa_venv import needs_rasa, run_in_rasa
+
+SCRIPT = r"""
+import asyncio, json, sys
+sys.path.insert(0, ".")
+import scripts.rasa_server as server
+server._install_action_retry()
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+domain = Domain.from_yaml('''
+version: "3.1"
+slots:
+  x: {type: any, mappings: [{type: custom}]}
+actions: [action_x]
+''')
+peers = []
+
+def action_server_app():
+    async def webhook(request):
+        peers.append(request.transport.get_extra_info("peername")[1])
+        number = len(peers)
+        await asyncio.sleep(0.05)  # calls sent together overlap here
+        return web.json_response({"events": [{"event": "slot", "name": "x", "value": number}], "responses": []})
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    return app
+
+async def start(port=0):
+    runner = web.AppRunner(action_server_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+async def main():
+    tracker = DialogueStateTracker("caller", domain.slots)
+    tracker.update(UserUttered("你好"))
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    runner, port = await start()
+    endpoint = AvailableEndpoints(action=EndpointConfig(f"http://127.0.0.1:{port}/webhook")).action
+
+    async def call():
+        events = await RemoteAction("action_x", endpoint).run(CollectingOutputChannel(), nlg, tracker, domain)
+        return [e.as_dict()["value"] for e in events]
+
+    report = {"one_by_one": [await call() for _ in range(6)]}
+    report["one_by_one_connections"] = len(set(peers))
+    del peers[:]
+    report["together"] = sorted(v for vs in await asyncio.gather(*(call() for _ in range(8))) for v in vs)
+    report["together_connections"] = len(set(peers))
+    before = set(peers)
+    await runner.cleanup()  # the action server restarts on the same port: the kept connections are gone
+    runner, _ = await start(port)
+    del peers[:]
+    report["after_restart"] = [await call() for _ in range(3)]
+    report["after_restart_new_connection"] = not (set(peers) & before)
+    report["after_restart_connections"] = len(set(peers))
+    await runner.cleanup()
+    print(json.dumps(report))
+
+asyncio.run(main())
+"""
+
+
+@needs_rasa
+def test_action_calls_reuse_connections_and_survive_an_action_server_restart():
+    report = run_in_rasa(SCRIPT)
+    assert report["one_by_one"] == [[1], [2], [3], [4], [5], [6]], report
+    assert report["one_by_one_connections"] == 1, report  # Rasa alone would have opened six
+    assert report["together"] == list(range(1, 9)), report  # eight calls at once: each answered once
+    assert report["together_connections"] <= 8, report
+    assert report["after_restart"] == [[1], [2], [3]], report  # no call lost to a connection the restart closed
+    assert report["after_restart_new_connection"] and report["after_restart_connections"] == 1, report
