@@ -23,3 +23,28 @@ def run_in_rasa(script: str, *args: Any, stdin: str | None = None, timeout: floa
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# The start of a script that calls a fake action server with Rasa's own RemoteAction: imports, and a domain with
+# one custom action `action_x` setting one slot `x`.
+ACTION_CALL_SETUP = r"""
+import asyncio, json, sys
+sys.path.insert(0, ".")
+import scripts.rasa_server as server
+from aiohttp import web
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+domain = Domain.from_yaml('''
+version: "3.1"
+slots:
+  x: {type: any, mappings: [{type: custom}]}
+actions: [action_x]
+''')
+"""

@@ -7,29 +7,10 @@ The action server here is a small aiohttp app that records which client connecti
 """
 from __future__ import annotations
 
-from tests.rasa_venv import needs_rasa, run_in_rasa
+from tests.rasa_venv import ACTION_CALL_SETUP, needs_rasa, run_in_rasa
 
-SCRIPT = r"""
-import asyncio, json, sys
-sys.path.insert(0, ".")
-import scripts.rasa_server as server
+SCRIPT = ACTION_CALL_SETUP + r"""
 server._install_action_retry()
-from aiohttp import web
-from rasa.core.actions.action import RemoteAction
-from rasa.core.channels.channel import CollectingOutputChannel
-from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.core.utils import AvailableEndpoints
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.utils.endpoints import EndpointConfig
-
-domain = Domain.from_yaml('''
-version: "3.1"
-slots:
-  x: {type: any, mappings: [{type: custom}]}
-actions: [action_x]
-''')
 peers = []
 
 def action_server_app():

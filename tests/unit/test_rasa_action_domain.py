@@ -6,30 +6,11 @@ answers 449 to a digest it does not know); the live conversation tests run the r
 """
 from __future__ import annotations
 
-from tests.rasa_venv import needs_rasa, run_in_rasa
+from tests.rasa_venv import ACTION_CALL_SETUP, needs_rasa, run_in_rasa
 
-SCRIPT = r"""
-import asyncio, json, sys
-sys.path.insert(0, ".")
-import scripts.rasa_server as server
+SCRIPT = ACTION_CALL_SETUP + r"""
 server._install_action_retry()
 server._install_domain_by_digest()
-from aiohttp import web
-from rasa.core.actions.action import RemoteAction
-from rasa.core.channels.channel import CollectingOutputChannel
-from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.core.utils import AvailableEndpoints
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.utils.endpoints import EndpointConfig
-
-domain = Domain.from_yaml('''
-version: "3.1"
-slots:
-  x: {type: any, mappings: [{type: custom}]}
-actions: [action_x]
-''')
 seen = []
 
 def fake_rasa_sdk_action_server():
