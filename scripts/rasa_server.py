@@ -220,7 +220,8 @@ class _KeptSession:
     event loop, whose connections are kept and reused, instead of Rasa's new session (a new TCP connection) per
     action call. Measured (bench/capacity.py): every closed connection's parsed request, the whole conversation
     as JSON, stayed in the action server's memory until its keep-alive timer fired (rasa-sdk: 120 s), ~400 MB
-    under load. Leaving the block does not close the session; it lives as long as the process."""
+    under load. Leaving the block does not close the session; it lives as long as the process (its sockets
+    close when the process exits)."""
 
     def __init__(self, endpoint: Any) -> None:
         self._endpoint = endpoint
@@ -232,15 +233,15 @@ class _KeptSession:
 
         from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 
-        endpoint = self._endpoint
+        endpoint, loop = self._endpoint, asyncio.get_running_loop()
         kept = getattr(endpoint, "_kept_session", None)
-        if kept is None or kept.closed or kept._loop is not asyncio.get_running_loop():
+        if kept is None or kept.closed or getattr(endpoint, "_kept_loop", None) is not loop:
             login = endpoint.basic_auth  # as Rasa's own session: headers, basic auth, timeout
             kept = aiohttp.ClientSession(
                 headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
                 auth=aiohttp.BasicAuth(login["username"], login["password"]) if login else None,
                 connector=aiohttp.TCPConnector(limit=ACTION_CONNECTIONS, keepalive_timeout=ACTION_IDLE_CLOSE))
-            endpoint._kept_session = kept
+            endpoint._kept_session, endpoint._kept_loop = kept, loop
         return kept
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -253,7 +254,6 @@ def _install_action_retry() -> None:
     import logging
 
     import aiohttp
-    from rasa.core import run
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
@@ -286,15 +286,6 @@ def _install_action_retry() -> None:
                 await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
             raise AssertionError("unreachable")
 
-    original_close = run.close_resources
-
-    async def close_resources(app: Any, loop: Any) -> None:
-        await original_close(app, loop)
-        kept = getattr(getattr(getattr(app.ctx, "agent", None), "action_endpoint", None), "_kept_session", None)
-        if kept is not None:
-            await kept.close()
-
-    run.close_resources = close_resources  # the server's "after stop" listener closes the kept connections
     original_init = AvailableEndpoints.__init__
 
     def __init__(self: AvailableEndpoints, *args: Any, **kwargs: Any) -> None:
