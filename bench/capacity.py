@@ -4,12 +4,14 @@ of the whole stack at each level.
 
     nice -n 10 .venv/app/bin/python bench/capacity.py --target single    # `make run`'s embedded stack
     nice -n 10 .venv/app/bin/python bench/capacity.py --target rasa      # reference: Rasa's own REST channel
+    nice -n 10 .venv/app/bin/python bench/capacity.py --target plain     # the same, `rasa run` as shipped
     nice -n 10 .venv/app/bin/python bench/capacity.py --target cluster   # scripts/cluster.py, private PG + Redis
     options: --levels 10,20,40,60,80,100,150 --level-seconds 60 --think 3
 
 Targets: `single` and `rasa` start scripts/stack.py's stack (SQLite, one process of each); `rasa` sends the same
 turns straight to Rasa's REST webhook (`rasa run` of the same model with its action server, no gateway): the
-reference for what the gateway adds. CPU is read from /proc for every process of the stack (the supervisor's
+reference for what the gateway adds. `plain` does the same with Rasa started as `rasa run` is shipped, without
+scripts/rasa_server.py's fixes (same model, endpoints and action server): the reference for what they changed. CPU is read from /proc for every process of the stack (the supervisor's
 process tree, plus the private PostgreSQL and Redis in the cluster); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
 Callers mix one-table forms with guide questions (bench/cluster_load.py).
 """
@@ -63,7 +65,7 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-PROCESS_KINDS = (("rasa", "rasa_server.py"), ("actions", "action_server.py"), ("gateway", "connectors.gateway.app"),
+PROCESS_KINDS = (("rasa", "rasa_server.py"), ("rasa", "-mrasarun"), ("actions", "action_server.py"), ("gateway", "connectors.gateway.app"),
                  ("postgres", "postgres"), ("redis", "redis-server"), ("haproxy", "haproxy"))
 
 
@@ -131,7 +133,8 @@ def target_stack(target: str):
         return
     from scripts.stack import running_stack
 
-    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), dict(BENCH_ENV)) as stack:
+    extra = {**BENCH_ENV, "RASA_AS_SHIPPED": "1"} if target == "plain" else dict(BENCH_ENV)
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp), extra) as stack:
         port = stack["env"]["PORT"]
         supervisor = next(pid for pid in tree(1) if "supervise.py" in _cmdline(pid) and _has_env(pid, f"PORT={port}"))
         url = stack["url"] if target == "single" else f"http://127.0.0.1:{stack['env']['RASA_PORT']}"
@@ -181,7 +184,7 @@ async def level(url: str, root: int, callers: int, seconds: float, think: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=["single", "rasa", "cluster"], default="single")
+    parser.add_argument("--target", choices=["single", "rasa", "plain", "cluster"], default="single")
     parser.add_argument("--levels", default="10,20,40,60,80,100,150,200")
     parser.add_argument("--level-seconds", type=float, default=60)
     parser.add_argument("--think", type=float, default=3.0)
@@ -192,7 +195,7 @@ def main() -> None:
     with target_stack(args.target) as stack:
         for n in levels:
             row = asyncio.run(level(stack["url"], stack["root"], n, args.level_seconds, args.think,
-                                    args.target == "rasa"))
+                                    args.target in ("rasa", "plain")))
             rows.append(row)
             print(f"  {n} callers: p95 {row['p95']:.0f} ms, {row['errors']} errors {row['error_kinds']}", flush=True)
             if row["p95"] > args.p95_limit or row["errors"]:

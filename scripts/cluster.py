@@ -156,6 +156,10 @@ defaults
     option redispatch 1
     option http-buffer-request
     retries 3
+    # a killed process refuses the connection and is out within a second; one that is only busy (its event loop
+    # behind on turns at a peak) gets 5 s to answer a check before it counts as down: with 1 s, busy processes
+    # were taken out under load and their traffic piled onto the others, until a tier had none left (503)
+    timeout check 5s
     default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2
 
 frontend public
@@ -167,9 +171,9 @@ backend gateways
     balance roundrobin
     # a gateway killed between two turns can leave an idle kept-alive connection that answers nothing
     retry-on conn-failure empty-response junk-response
-    # alive = answers /health at all (503 names a missing dependency; every gateway would say the same)
-    option httpchk GET /health
-    http-check expect rstatus ^(200|503)$
+    # alive = answers at all; a missing dependency (Rasa, the database) would be the same for every gateway, and
+    # the full /health asks Rasa and the action servers, which are slow to answer at a peak
+    option httpchk GET /health/live
 {servers("gateway")}
 
 frontend rasa

@@ -21,7 +21,8 @@ A call to the action server that fails before any answer (connection refused or 
 because the process behind it died) is sent again, twice at most, after a short pause: in the scale-out mode
 the balancer then picks a live action server, and the caller's turn goes on instead of failing. Replaying is
 safe because every action with an effect is idempotent (submissions and tickets by their key, a handoff
-request returns the caller's open one); timeouts are never retried.
+request returns the caller's open one); timeouts are never retried. When no action server answers even then,
+the turn fails (`_install_unreachable_fails_turn`) rather than going on without its action.
 
 A turn that fails is answered 500, not 200 with what the bot had said before the failure
 (`_install_strict_rest_channel`), and a turn whose id is already stored is answered from the stored conversation
@@ -248,6 +249,25 @@ class _KeptSession:
         return None
 
 
+class ActionServerUnreachable(Exception):
+    """No action server answered an action call, after the retries (connection refused or reset, or the
+    balancer's 502/503 with no live action server behind it)."""
+
+
+# The failure of the action call the running action made, if no action server answered it (set by the retrying
+# endpoint, read by `_install_unreachable_fails_turn` once the action returns; one per asyncio task, so per turn).
+_UNREACHABLE: Any = None
+
+
+def _unreachable_var() -> Any:
+    global _UNREACHABLE
+    if _UNREACHABLE is None:
+        import contextvars
+
+        _UNREACHABLE = contextvars.ContextVar("hotline_action_server_unreachable", default=None)
+    return _UNREACHABLE
+
+
 def _install_action_retry() -> None:
     """Only the action endpoint retries (not Rasa's other outgoing calls: NLG, callback channel)."""
     import asyncio
@@ -275,11 +295,15 @@ def _install_action_retry() -> None:
                         kwargs["json"] = full  # this action server has not seen the domain yet
                         return await super().request(*args, **kwargs)
                 except ClientResponseError as exc:
-                    if exc.status not in (502, 503) or attempt == ACTION_RETRIES:
+                    if exc.status not in (502, 503):
+                        raise
+                    if attempt == ACTION_RETRIES:
+                        _unreachable_var().set(ActionServerUnreachable(f"HTTP {exc.status}"))
                         raise
                     reason = f"HTTP {exc.status}"
                 except aiohttp.ClientConnectionError as exc:
                     if attempt == ACTION_RETRIES:
+                        _unreachable_var().set(ActionServerUnreachable(type(exc).__name__))
                         raise
                     reason = type(exc).__name__
                 log.warning("action server call failed (%s); trying again", reason)
@@ -294,6 +318,35 @@ def _install_action_retry() -> None:
             self.action.__class__ = RetryingActionEndpoint  # the same endpoint, with the retrying request()
 
     AvailableEndpoints.__init__ = __init__
+
+
+def _install_unreachable_fails_turn() -> None:
+    """A turn whose action could not reach any action server fails as a whole, instead of going on without it.
+
+    Rasa catches every error of an action, logs it and goes on as if the action had returned nothing: with no
+    action server alive (every one of them restarting, or the only one stopped), a form's answer was dropped and
+    the caller was told "没有听明白" although they had been understood. Here that one case raises
+    `ActionServerUnreachable` out of the turn: nothing of it is stored (the tracker is saved last), the REST
+    channel answers 500 (`_install_strict_rest_channel`), the gateway tells the caller the service is busy, and
+    the same message said again is run afresh. An action that fails in the action server (an answer 500, a
+    response Rasa rejects) still goes on as Rasa does: saying it again would fail the same way."""
+    from rasa.core.processor import MessageProcessor
+
+    original = MessageProcessor._run_action
+    unreachable = _unreachable_var()
+
+    async def _run_action(self: Any, *args: Any, **kwargs: Any) -> Any:
+        token = unreachable.set(None)
+        try:
+            result = await original(self, *args, **kwargs)
+            failure = unreachable.get()
+        finally:
+            unreachable.reset(token)
+        if failure is not None:
+            raise failure
+        return result
+
+    MessageProcessor._run_action = _run_action
 
 
 def _install_gc_freeze() -> None:
@@ -517,6 +570,7 @@ if __name__ == "__main__":
     _install_cached_response_validator()
     _install_nlu_cache()
     _install_action_retry()
+    _install_unreachable_fails_turn()
     _install_domain_by_digest()
     rasa_states.install()
     _install_gc_freeze()

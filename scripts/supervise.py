@@ -44,8 +44,11 @@ def service_env() -> dict[str, str]:
 
 
 def commands(model: str, env: dict[str, str]) -> dict[str, list[str]]:
+    # RASA_AS_SHIPPED=1: Rasa's own `rasa run` without scripts/rasa_server.py's fixes, only as the capacity
+    # benchmark's reference (bench/capacity.py --target plain); never for callers
+    rasa = ["-m", "rasa"] if env.get("RASA_AS_SHIPPED") == "1" else ["scripts/rasa_server.py"]
     return {
-        "rasa": [str(VENV_RASA / "python"), "scripts/rasa_server.py", "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
+        "rasa": [str(VENV_RASA / "python"), *rasa, "run", "--model", model, "--enable-api", "--interface", "127.0.0.1",
                  "--port", env["RASA_PORT"], "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
         # scripts/action_server.py: rasa-sdk on 127.0.0.1 (ACTIONS_HOST) with safe log lines
         "actions": [str(VENV_APP / "python"), "scripts/action_server.py", "--actions", "actions",

@@ -1,6 +1,7 @@
 """The scale-out mode for real (scripts/cluster.py): PostgreSQL, Redis, HAProxy and 2 Rasa, 2 action servers and
 2 gateways. A caller filling in a one-table form keeps every answer while its turns land on different gateways
-and one Rasa, one action server and one gateway are killed with SIGKILL in the middle; the application is
+and one Rasa, one action server and one gateway are killed with SIGKILL in the middle, then every action server
+at once (the caller is asked to say it again); the application is
 stored once; the widget's WebSocket works through the balancer; gateways share one rate limit through Redis.
 
 Starts in 1-3 minutes on 2 cores (six processes load their models); uses its own throw-away databases.
@@ -173,6 +174,46 @@ def test_a_form_keeps_every_answer_across_gateways_and_killed_processes(cluster)
     for name, pid in killed:  # every killed process comes back
         wait_restarted(data_dir, name, pid)
 
+
+def test_with_every_action_server_down_the_caller_is_asked_to_say_it_again_and_loses_no_answer(cluster):
+    """Rasa by itself would go on without the action: the form answer dropped and "没有听明白" shown."""
+    data_dir, base = cluster["dir"], cluster["url"]
+    session = httpx.post(f"{base}/api/chat/session", timeout=30).json()
+
+    def post(text: str) -> httpx.Response:
+        return httpx.post(f"{base}/api/chat", json={**session, "message": text}, timeout=60)
+
+    messages = post("我要申请社会保障卡居民服务一件事").json()["messages"]
+    first = asked(messages)
+    messages = post(ANSWERS[first]).json()["messages"]
+    field = asked(messages)
+    actions = [(p["name"], p["pid"]) for p in state(data_dir)["processes"] if p["role"] == "actions"]
+    assert len(actions) == 2 and all(pid for _, pid in actions)
+    for _name, pid in actions:
+        os.kill(pid, signal.SIGKILL)
+    response = post(ANSWERS[field])
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"]["code"] == "dialogue_unavailable"  # "系统暂时繁忙，请稍后再试…", not a reply
+    for name, pid in actions:
+        wait_restarted(data_dir, name, pid)
+    deadline = time.monotonic() + 180
+    while (response := post(ANSWERS[field])).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(2)  # the caller says it again until an action server is back behind the balancer
+    assert response.status_code == 200, response.text
+    answered = [first, field]
+    messages = response.json()["messages"]
+    for _ in range(20):
+        if "form_summary" in kinds(messages):
+            break
+        nxt = asked(messages)
+        assert nxt not in answered, f"asked {nxt} again: an answer was lost"
+        messages = post(ANSWERS[nxt]).json()["messages"]
+        answered.append(nxt)
+    summary = next(m for m in messages if m["kind"] == "form_summary")
+    assert len(summary["data"]["rows"]) == len(answered)
+    row = next(r for r in summary["data"]["rows"] if r["field"] == field)  # said while every action server was down
+    assert row["value"] not in ("（未填写）", "（不填）"), row
+    assert row["value"][0] == ANSWERS[field][0], row  # shown masked: the first character as given
 
 def _ws_turn(ws, text: str) -> list[dict]:
     ws.send(json.dumps({"type": "message", "text": text}))

@@ -1,4 +1,5 @@
-"""GET /health: 200 when every component is ready, 503 naming what is not."""
+"""GET /health: 200 when every component is ready, 503 naming what is not. GET /health/live: 200 whenever this
+process answers, with no call to anything else (the balancer's check: a gateway whose Rasa is busy is alive)."""
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +30,11 @@ def _database_ready() -> tuple[bool, str]:
         return True, "ok"
     except Exception as exc:  # any driver error means "not ready", never a 500
         return False, type(exc).__name__
+
+
+@router.get("/health/live")
+async def live() -> JSONResponse:
+    return JSONResponse({"status": "alive"})
 
 
 @router.get("/health")
