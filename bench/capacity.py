@@ -65,6 +65,24 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def calibration_ms(repeats: int = 5) -> float:
+    """Milliseconds one core takes for a fixed piece of the work a turn does (JSON-encoding and decoding a
+    40-event conversation 200 times), the best of `repeats`, before the stack starts: machines of the same kind
+    differ up to 2.5 times in speed per turn, and this figure tells runs on different machines apart."""
+    import json
+
+    events = [{"event": "user" if i % 2 else "bot", "timestamp": 1.7e9 + i, "text": "请问社保卡丢了怎么补办" * 3,
+               "metadata": {"turn_id": f"{i:032x}"}, "parse_data": {"intent": {"name": "ask_guide", "confidence": 0.9},
+                                                                   "entities": [], "text": "社保卡"}} for i in range(40)]
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(200):
+            json.loads(json.dumps({"sender_id": "x", "events": events}))
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 PROCESS_KINDS = (("rasa", "rasa_server.py"), ("rasa", "-mrasarun"), ("actions", "action_server.py"), ("gateway", "connectors.gateway.app"),
                  ("postgres", "postgres"), ("redis", "redis-server"), ("haproxy", "haproxy"))
 
@@ -191,6 +209,7 @@ def main() -> None:
     parser.add_argument("--p95-limit", type=float, default=300)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    calibration = calibration_ms()
     rows = []
     with target_stack(args.target) as stack:
         for n in levels:
@@ -201,7 +220,8 @@ def main() -> None:
             if row["p95"] > args.p95_limit or row["errors"]:
                 break
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs); "
-          f"target {args.target}; think {args.think:.0f} s ±50%; {args.level_seconds:.0f} s per level")
+          f"target {args.target}; think {args.think:.0f} s ±50%; {args.level_seconds:.0f} s per level; "
+          f"calibration {calibration:.0f} ms (bench/capacity.py calibration_ms: lower is faster)")
     print("| callers | turns | errors | turns/s | p50 ms | p95 ms | CPU ms/turn | CPU cores | RSS MB | PSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -32,6 +32,7 @@ Usage (as the supervisor does): .venv/rasa/bin/python scripts/rasa_server.py run
 """
 from __future__ import annotations
 
+import contextvars
 import sys
 from pathlib import Path
 from typing import Any, Dict
@@ -256,16 +257,8 @@ class ActionServerUnreachable(Exception):
 
 # The failure of the action call the running action made, if no action server answered it (set by the retrying
 # endpoint, read by `_install_unreachable_fails_turn` once the action returns; one per asyncio task, so per turn).
-_UNREACHABLE: Any = None
-
-
-def _unreachable_var() -> Any:
-    global _UNREACHABLE
-    if _UNREACHABLE is None:
-        import contextvars
-
-        _UNREACHABLE = contextvars.ContextVar("hotline_action_server_unreachable", default=None)
-    return _UNREACHABLE
+_UNREACHABLE: "contextvars.ContextVar[Any]" = contextvars.ContextVar("hotline_action_server_unreachable",
+                                                                    default=None)
 
 
 def _install_action_retry() -> None:
@@ -298,12 +291,12 @@ def _install_action_retry() -> None:
                     if exc.status not in (502, 503):
                         raise
                     if attempt == ACTION_RETRIES:
-                        _unreachable_var().set(ActionServerUnreachable(f"HTTP {exc.status}"))
+                        _UNREACHABLE.set(ActionServerUnreachable(f"HTTP {exc.status}"))
                         raise
                     reason = f"HTTP {exc.status}"
                 except aiohttp.ClientConnectionError as exc:
                     if attempt == ACTION_RETRIES:
-                        _unreachable_var().set(ActionServerUnreachable(type(exc).__name__))
+                        _UNREACHABLE.set(ActionServerUnreachable(type(exc).__name__))
                         raise
                     reason = type(exc).__name__
                 log.warning("action server call failed (%s); trying again", reason)
@@ -333,15 +326,14 @@ def _install_unreachable_fails_turn() -> None:
     from rasa.core.processor import MessageProcessor
 
     original = MessageProcessor._run_action
-    unreachable = _unreachable_var()
 
     async def _run_action(self: Any, *args: Any, **kwargs: Any) -> Any:
-        token = unreachable.set(None)
+        token = _UNREACHABLE.set(None)
         try:
             result = await original(self, *args, **kwargs)
-            failure = unreachable.get()
+            failure = _UNREACHABLE.get()
         finally:
-            unreachable.reset(token)
+            _UNREACHABLE.reset(token)
         if failure is not None:
             raise failure
         return result

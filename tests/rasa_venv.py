@@ -25,8 +25,9 @@ def run_in_rasa(script: str, *args: Any, stdin: str | None = None, timeout: floa
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# The start of a script that calls a fake action server with Rasa's own RemoteAction: imports, and a domain with
-# one custom action `action_x` setting one slot `x`.
+# The start of a script that calls a fake action server with Rasa's own RemoteAction: imports, a domain with
+# one custom action `action_x` setting one slot `x`, and `serve(webhook, port)` starting a fake action server
+# (an aiohttp handler on /webhook) that returns its runner and port.
 ACTION_CALL_SETUP = r"""
 import asyncio, json, sys
 sys.path.insert(0, ".")
@@ -47,4 +48,13 @@ slots:
   x: {type: any, mappings: [{type: custom}]}
 actions: [action_x]
 ''')
+
+async def serve(webhook, port=0):
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
 """

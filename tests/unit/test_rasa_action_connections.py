@@ -13,22 +13,14 @@ SCRIPT = ACTION_CALL_SETUP + r"""
 server._install_action_retry()
 peers = []
 
-def action_server_app():
-    async def webhook(request):
-        peers.append(request.transport.get_extra_info("peername")[1])
-        number = len(peers)
-        await asyncio.sleep(0.05)  # calls sent together overlap here
-        return web.json_response({"events": [{"event": "slot", "name": "x", "value": number}], "responses": []})
-    app = web.Application()
-    app.router.add_post("/webhook", webhook)
-    return app
+async def webhook(request):
+    peers.append(request.transport.get_extra_info("peername")[1])
+    number = len(peers)
+    await asyncio.sleep(0.05)  # calls sent together overlap here
+    return web.json_response({"events": [{"event": "slot", "name": "x", "value": number}], "responses": []})
 
-async def start(port=0):
-    runner = web.AppRunner(action_server_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]
+def start(port=0):
+    return serve(webhook, port)
 
 async def main():
     tracker = DialogueStateTracker("caller", domain.slots)

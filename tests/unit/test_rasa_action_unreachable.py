@@ -20,18 +20,12 @@ def closed_port():
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-async def start(status):
+def start(status):
     async def webhook(request):
         if status != 200:
             return web.json_response({"error": "x"}, status=status)
         return web.json_response({"events": [{"event": "slot", "name": "x", "value": "set"}], "responses": []})
-    app = web.Application()
-    app.router.add_post("/webhook", webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]
+    return serve(webhook)
 
 processor = object.__new__(MessageProcessor)
 processor.domain = domain
