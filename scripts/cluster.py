@@ -156,9 +156,11 @@ defaults
     option redispatch 1
     option http-buffer-request
     retries 3
-    # a killed process refuses the connection and is out within a second; one that is only busy (its event loop
-    # behind on turns at a peak) gets 5 s to answer a check before it counts as down: with 1 s, busy processes
-    # were taken out under load and their traffic piled onto the others, until a tier had none left (503)
+    # a killed process refuses the connection (the connect limit stays min(timeout connect, inter) = 1 s) and is
+    # out within about a second; one that is only busy (its event loop behind on turns at a peak) has 5 s to
+    # answer each check, so it counts as down after two unanswered checks, about 11 s: with 1 s, busy processes
+    # were taken out under load and their traffic piled onto the others, until a tier had none left (503). The
+    # price: a process hung with its port open stays in for those 11 s instead of about 2 s.
     timeout check 5s
     default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2
 
@@ -344,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def child_ready(child: Child) -> bool:
-    """The process answers its own check, as HAProxy asks it: Rasa `GET /`, the others `GET /health`."""
+    """The process is ready: Rasa answers `GET /`, the others `GET /health` with 200 (stricter than HAProxy's
+    check of a gateway, `GET /health/live`, which only asks whether it answers)."""
     base = f"http://127.0.0.1:{child.port}"
     if child.role != "rasa":
         return health(base)[0] == 200

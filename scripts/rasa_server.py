@@ -322,7 +322,9 @@ def _install_unreachable_fails_turn() -> None:
     `ActionServerUnreachable` out of the turn: nothing of it is stored (the tracker is saved last), the REST
     channel answers 500 (`_install_strict_rest_channel`), the gateway tells the caller the service is busy, and
     the same message said again is run afresh. An action that fails in the action server (an answer 500, a
-    response Rasa rejects) still goes on as Rasa does: saying it again would fail the same way."""
+    response Rasa rejects) still goes on as Rasa does: saying it again would fail the same way. Not covered:
+    Rasa's slot extraction at the start of a turn (`run_action_extract_slots`) swallows the failure by itself;
+    it calls the action server only for custom slot mappings that name an action, which this domain has none of."""
     from rasa.core.processor import MessageProcessor
 
     original = MessageProcessor._run_action

@@ -122,6 +122,9 @@ def main() -> int:
     parser.add_argument("--startup-timeout", type=float, default=300)
     args = parser.parse_args()
     env = service_env()
+    if env.get("RASA_AS_SHIPPED") == "1":
+        say("RASA_AS_SHIPPED=1: Rasa runs without scripts/rasa_server.py's fixes (failed turns answered as if they "
+            "had worked, slower). For the capacity benchmark's reference only: do not serve callers with it.", err=True)
     procs: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()
 

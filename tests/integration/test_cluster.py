@@ -215,6 +215,7 @@ def test_with_every_action_server_down_the_caller_is_asked_to_say_it_again_and_l
     assert row["value"] not in ("（未填写）", "（不填）"), row
     assert row["value"][0] == ANSWERS[field][0], row  # shown masked: the first character as given
 
+
 def _ws_turn(ws, text: str) -> list[dict]:
     ws.send(json.dumps({"type": "message", "text": text}))
     bots = []
