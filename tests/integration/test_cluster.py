@@ -125,7 +125,7 @@ def test_a_form_keeps_every_answer_across_gateways_and_killed_processes(cluster)
             # form (a turn sent in the second before the balancer notices a killed gateway); nothing may be lost
             said_again.append(f"{text}: {response.status_code}")
             response = httpx.post(f"{base}/api/chat", json={**session, "message": text}, timeout=60)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, f"{text}: {response.status_code} {response.text}; said again: {said_again}"
         messages = response.json()["messages"]
         assert "error" not in kinds(messages), messages
         return messages
