@@ -11,7 +11,8 @@ of the whole stack at each level.
 Targets: `single` and `rasa` start scripts/stack.py's stack (SQLite, one process of each); `rasa` sends the same
 turns straight to Rasa's REST webhook (`rasa run` of the same model with its action server, no gateway): the
 reference for what the gateway adds. `plain` does the same with Rasa started as `rasa run` is shipped, without
-scripts/rasa_server.py's fixes (same model, endpoints and action server): the reference for what they changed. CPU is read from /proc for every process of the stack (the supervisor's
+scripts/rasa_server.py's fixes (same model, endpoints and action server): the reference for what they changed.
+CPU is read from /proc for every process of the stack (the supervisor's
 process tree, plus the private PostgreSQL and Redis in the cluster); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
 Callers mix one-table forms with guide questions (bench/cluster_load.py).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -69,8 +71,6 @@ def calibration_ms(repeats: int = 5) -> float:
     """Milliseconds one core takes for a fixed piece of the work a turn does (JSON-encoding and decoding a
     40-event conversation 200 times), the best of `repeats`, before the stack starts: machines of the same kind
     differ up to 2.5 times in speed per turn, and this figure tells runs on different machines apart."""
-    import json
-
     events = [{"event": "user" if i % 2 else "bot", "timestamp": 1.7e9 + i, "text": "请问社保卡丢了怎么补办" * 3,
                "metadata": {"turn_id": f"{i:032x}"}, "parse_data": {"intent": {"name": "ask_guide", "confidence": 0.9},
                                                                    "entities": [], "text": "社保卡"}} for i in range(40)]
@@ -83,8 +83,9 @@ def calibration_ms(repeats: int = 5) -> float:
     return best * 1000
 
 
-PROCESS_KINDS = (("rasa", "rasa_server.py"), ("rasa", "-mrasarun"), ("actions", "action_server.py"), ("gateway", "connectors.gateway.app"),
-                 ("postgres", "postgres"), ("redis", "redis-server"), ("haproxy", "haproxy"))
+PROCESS_KINDS = (("rasa", "rasa_server.py"), ("rasa", "-mrasarun"), ("actions", "action_server.py"),
+                 ("gateway", "connectors.gateway.app"), ("postgres", "postgres"), ("redis", "redis-server"),
+                 ("haproxy", "haproxy"))
 
 
 def by_kind(pids: list[int], measure) -> dict[str, float]:

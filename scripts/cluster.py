@@ -160,7 +160,7 @@ defaults
     # out within about a second; one that is only busy (its event loop behind on turns at a peak) has 5 s to
     # answer each check, so it counts as down after two unanswered checks, about 11 s: with 1 s, busy processes
     # were taken out under load and their traffic piled onto the others, until a tier had none left (503). The
-    # price: a process hung with its port open stays in for those 11 s instead of about 2 s.
+    # price, by HAProxy's rules (not measured): a process hung with its port open stays in for ~11 s, not ~2 s.
     timeout check 5s
     default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2
 

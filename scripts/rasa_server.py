@@ -287,18 +287,14 @@ def _install_action_retry() -> None:
                             raise
                         kwargs["json"] = full  # this action server has not seen the domain yet
                         return await super().request(*args, **kwargs)
-                except ClientResponseError as exc:
-                    if exc.status not in (502, 503):
-                        raise
+                except (ClientResponseError, aiohttp.ClientConnectionError) as exc:
+                    answered = isinstance(exc, ClientResponseError)
+                    if answered and exc.status not in (502, 503):
+                        raise  # an action server answered: its error is the action's
+                    reason = f"HTTP {exc.status}" if answered else type(exc).__name__
                     if attempt == ACTION_RETRIES:
-                        _UNREACHABLE.set(ActionServerUnreachable(f"HTTP {exc.status}"))
+                        _UNREACHABLE.set(ActionServerUnreachable(reason))
                         raise
-                    reason = f"HTTP {exc.status}"
-                except aiohttp.ClientConnectionError as exc:
-                    if attempt == ACTION_RETRIES:
-                        _UNREACHABLE.set(ActionServerUnreachable(type(exc).__name__))
-                        raise
-                    reason = type(exc).__name__
                 log.warning("action server call failed (%s); trying again", reason)
                 await asyncio.sleep(ACTION_RETRY_PAUSE * (attempt + 1))
             raise AssertionError("unreachable")
