@@ -12,8 +12,9 @@ Targets: `single` and `rasa` start scripts/stack.py's stack (SQLite, one process
 turns straight to Rasa's REST webhook (`rasa run` of the same model with its action server, no gateway): the
 reference for what the gateway adds. `plain` does the same with Rasa started as `rasa run` is shipped, without
 scripts/rasa_server.py's fixes (same model, endpoints and action server): the reference for what they changed.
-CPU is read from /proc for every process of the stack (the supervisor's
-process tree, plus the private PostgreSQL and Redis in the cluster); memory as RSS and PSS (PSS shares shared pages fairly, so it does not double-count libraries).
+CPU is read from /proc for every process of the stack (the supervisor's process tree, plus the private
+PostgreSQL and Redis in the cluster); memory as RSS and PSS (PSS shares shared pages fairly, so it does not
+double-count libraries).
 Callers mix one-table forms with guide questions (bench/cluster_load.py).
 """
 from __future__ import annotations

@@ -43,12 +43,12 @@ async def main():
     report = {"rasa alone, no action server": await run_action(closed_port())}
     server._install_unreachable_fails_turn()
     report["no action server"] = await run_action(closed_port())
-    runners = []
+    runners, ports = [], {}
     for status in (503, 502, 500, 200):
-        runner, port = await start(status)
+        runner, ports[status] = await start(status)
         runners.append(runner)
-        report[f"answers {status}"] = await run_action(port)
-    report["no action server, then one answers"] = [await run_action(closed_port()), await run_action(port)]
+        report[f"answers {status}"] = await run_action(ports[status])
+    report["no action server, then one answers"] = [await run_action(closed_port()), await run_action(ports[200])]
     for runner in runners:
         await runner.cleanup()
     print(json.dumps(report))
