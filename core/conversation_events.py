@@ -17,15 +17,25 @@ carry a phone number), and no text is stored at all.
     ticket_filed           a ticket (工单) was filed in the conversation       (turn hook, gateway)
 
 Recording never breaks what it records: `record_safely` logs a failure and returns.
+
+Turns are the bulk (one per caller message): `defer` keeps their rows in memory and a writer thread stores what
+has gathered every FLUSH_SECONDS in one transaction, instead of one transaction and one worker-thread hop per
+turn (docs/BENCHMARKS.md, session 11). Readers of these rows in this process (core/ratings `invite` and `rate`,
+core/metrics) call `flush()` first, so they see every turn answered before; another process sees them within
+FLUSH_SECONDS. A process killed with -9 loses at most the last FLUSH_SECONDS of turn rows (counts on the
+dashboard, never a caller's data: applications, tickets and handoffs are stored where they happen).
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time as clock
 from collections.abc import Iterable
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.db import get_engine, session_scope
@@ -65,18 +75,18 @@ def _detail(detail: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def event(kind: str, sender: str, *, channel: str = "web", at: datetime | None = None,
-          answered_by: str | None = None, kinds: Iterable[str] = (), guide: str | None = None,
-          value: int | None = None, staff_id: int | None = None,
-          detail: dict[str, Any] | None = None) -> ConversationEvent:
-    """A new event row (not added to any session)."""
+def event_values(kind: str, sender: str, *, channel: str = "web", at: datetime | None = None,
+           answered_by: str | None = None, kinds: Iterable[str] = (), guide: str | None = None,
+           value: int | None = None, staff_id: int | None = None,
+           detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns of a new event row (ValueError for an unknown kind or answerer)."""
     if kind not in KINDS:
         raise ValueError(f"unknown conversation event kind: {kind}")
     if answered_by is not None and answered_by not in ANSWERED_BY:
         raise ValueError(f"unknown answered_by: {answered_by}")
     at = at or utcnow()
     kinds = [str(k)[:32] for k in kinds][:20]
-    return ConversationEvent(
+    return dict(
         at=at, day=local_day(at), kind=kind, conversation=conversation_key(sender),
         channel=(channel or "web")[:16], answered_by=answered_by, kinds=kinds,
         guide=(guide or None) and str(guide)[:128],
@@ -84,16 +94,16 @@ def event(kind: str, sender: str, *, channel: str = "web", at: datetime | None =
         value=value, staff_id=staff_id, detail=_detail(detail))
 
 
+def event(kind: str, sender: str, **fields: Any) -> ConversationEvent:
+    """A new event row (not added to any session)."""
+    return ConversationEvent(**event_values(kind, sender, **fields))
+
+
 def record(session: Session, kind: str, sender: str, **fields: Any) -> ConversationEvent:
     """Add one event to an open session (same transaction as the change it records)."""
     row = event(kind, sender, **fields)
     session.add(row)
     return row
-
-
-def _columns(row: ConversationEvent) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in ConversationEvent.__table__.columns
-            if not column.primary_key}
 
 
 def record_safely(kind: str, sender: str, **fields: Any) -> bool:
@@ -109,17 +119,78 @@ def record_safely(kind: str, sender: str, **fields: Any) -> bool:
 
 def record_many_safely(rows: list[tuple[str, str, dict[str, Any]]]) -> bool:
     """Several events (kind, sender, fields) in one transaction (a turn and what it filed); failures logged."""
-    if not rows:
-        return True
     try:
-        table = ConversationEvent.__table__
-        values = [_columns(event(kind, sender, **fields)) for kind, sender, fields in rows]
-        with get_engine().begin() as conn:  # one plain INSERT: this runs on every turn of every caller
-            conn.execute(table.insert(), values)
-        return True
+        new = [event_values(kind, sender, **fields) for kind, sender, fields in rows]
+        engine = get_engine()
     except Exception as exc:  # noqa: BLE001
         log.warning("conversation events not recorded: %s", type(exc).__name__)
         return False
+    flush()   # the deferred turns first, so the rows keep the order things happened in
+    return _insert(engine, new)
+
+
+FLUSH_SECONDS = 0.25
+
+
+class _Deferred:
+    """Rows waiting for the writer thread, each with the database it was meant for; `flush` stores them at once
+    (from any thread)."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Engine, dict[str, Any]]] = []
+        self._lock = threading.Lock()     # guards _rows and _thread
+        self._writing = threading.Lock()  # one transaction at a time, in the order the rows came
+        self._thread: threading.Thread | None = None
+
+    def add(self, engine: Engine, values: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._rows.extend((engine, v) for v in values)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="conversation-events", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> bool:
+        with self._writing:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            by_engine: dict[Engine, list[dict[str, Any]]] = {}
+            for engine, values in rows:
+                by_engine.setdefault(engine, []).append(values)
+            return all([_insert(engine, values) for engine, values in by_engine.items()])
+
+    def _run(self) -> None:
+        while True:
+            clock.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+_deferred = _Deferred()
+atexit.register(_deferred.flush)
+
+
+def _insert(engine: Engine, values: list[dict[str, Any]]) -> bool:
+    if not values:
+        return True
+    try:
+        with engine.begin() as conn:  # one plain INSERT of many rows
+            conn.execute(ConversationEvent.__table__.insert(), values)
+        return True
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%d conversation events not recorded: %s", len(values), type(exc).__name__)
+        return False
+
+
+def defer(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Record these events (kind, sender, fields) within FLUSH_SECONDS, without waiting for the database."""
+    try:
+        _deferred.add(get_engine(), [event_values(kind, sender, **fields) for kind, sender, fields in rows])
+    except Exception as exc:  # noqa: BLE001 - statistics must never cost a caller their answer
+        log.warning("conversation events not recorded: %s", type(exc).__name__)
+
+
+def flush() -> bool:
+    """Store the deferred events now (readers call this first); False when the database refused them."""
+    return _deferred.flush()
 
 
 def turn_rows(sender: str, channel: str, messages: list[dict[str, Any]], *, answered_by: str,

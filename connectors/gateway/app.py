@@ -24,7 +24,7 @@ from connectors.gateway.routers import tickets as tickets_router
 from connectors.gateway.turns import TurnService
 from connectors.voice import sip as voice_sip
 from connectors.voice import websocket as voice_ws
-from core import heap, logs
+from core import conversation_events, heap, logs
 from core.settings import Settings, get_settings
 from core.guides.live import follow_store
 from knowledge import live as live_guides
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         bridge = HandoffBridge(settings.rasa_url)
+        bridge.start()
         shared = settings.rate_limit_redis_url
         turns = TurnService(rasa, RateLimiter(settings.rate_limit_per_minute, scope="chat-sender", redis_url=shared),
                             settings.max_message_chars, bridge, RatingsHook(),
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if sip is not None:
             await sip.stop()
         live_guides.uninstall()
+        await asyncio.to_thread(conversation_events.flush)   # the turn rows still waiting (core/conversation_events.py)
         await rasa.close()
         await bridge.close()
 

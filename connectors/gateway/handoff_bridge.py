@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors.gateway.handoff_memo import NoHandoffMemo
 from connectors.gateway.schemas import BotMessage
 from core import handoff
 from core.handoff import HandoffError
@@ -89,17 +90,30 @@ def parse_callback(text: str) -> dict[str, str] | None:
 class HandoffBridge:
     """Caller-side handoff for one gateway process; the state itself is in the database (core/handoff)."""
 
-    def __init__(self, rasa_url: str, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, rasa_url: str, http: httpx.AsyncClient | None = None, memo: NoHandoffMemo | None = None) -> None:
         self.rasa_url = rasa_url.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=5)
+        self.memo = memo or NoHandoffMemo()   # callers known to have no handoff (connectors/gateway/handoff_memo.py)
+
+    def start(self) -> None:
+        """Follow the agents topic, so turns of callers without a handoff skip the database (needs a running loop)."""
+        self.memo.start()
 
     async def close(self) -> None:
+        await self.memo.close()
         await self._http.aclose()
 
     # -- before the assistant ---------------------------------------------------------------------------
     async def current(self, sender: str) -> dict[str, Any] | None:
-        """{"id", "state"} of the caller's handoff at the start of a turn (one cheap query per turn)."""
-        return await asyncio.to_thread(handoff.current, sender)
+        """{"id", "state"} of the caller's handoff at the start of a turn; None, without a query, for a caller
+        this process knows has none."""
+        if self.memo.has_none(sender):
+            return None
+        generation = self.memo.generation
+        ticket = await asyncio.to_thread(handoff.current, sender)
+        if ticket is None:
+            self.memo.remember_none(sender, generation)
+        return ticket
 
     async def route(self, sender: str, text: str, channel: str, ticket: dict[str, Any] | None, *,
                     large_text: bool = False) -> list[BotMessage] | None:
@@ -137,6 +151,8 @@ class HandoffBridge:
                                     "callback_payload": CALLBACK_PAYLOAD})
         except HandoffError as exc:
             return _state_message(exc.message, "unchanged")
+        finally:  # this process learns at once, whether or not the event reaches the bus
+            self.memo.forget(sender)
         return _state_message(f"已登记回拨：工作人员将尽快致电{ticket.get('callback_phone')}，请保持电话畅通。"
                               "您也可以继续向我咨询。", "callback_requested", phone=ticket.get("callback_phone"))
 
@@ -165,6 +181,8 @@ class HandoffBridge:
             log.warning("handoff request refused: %s", type(exc).__name__)
             return BotMessage(kind="handoff", text=f"抱歉，暂时无法为您转接人工客服，请直接拨打{HOTLINE}。",
                               data={"state": "unavailable", "phone": HOTLINE})
+        finally:  # as in _callback
+            self.memo.forget(sender)
         ticket = outcome.view
         if ticket.get("state") == handoff.CONNECTED:
             return _state_message(f"人工客服{ticket.get('holder')}正在为您服务，请直接输入您的问题。", "connected",

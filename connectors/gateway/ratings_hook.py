@@ -1,7 +1,8 @@
 """After every turn: the conversation event for the dashboard, and a rating invitation when a service ended.
 
-TurnService calls `after_turn` once per answered turn (one insert, in a worker thread; a failure is logged and
-never costs the caller the answer) and `intercept` before anything else, so a rating button's payload
+TurnService calls `after_turn` once per answered turn (its row is stored with others a moment later,
+core/conversation_events.py `defer`; a turn that ends a service is stored at once, in a worker thread, with its
+invitation; a failure is logged and never costs the caller the answer) and `intercept` before anything else, so a rating button's payload
 (`/rate{"level": 4}`, also what a voice line sends for a keypad press) is recorded on any channel without
 reaching the dialogue engine. The caller's WebSocket calls `after_agent_closed` when an agent closed the
 conversation. The rules (one invitation per subject, one rating each, follow-ups) are in core/ratings.
@@ -52,16 +53,17 @@ def _bot(message: dict[str, Any]) -> BotMessage:
                       buttons=message.get("buttons") or [])
 
 
+def _rows(sender: str, channel: str, messages: list[BotMessage]) -> list[tuple[str, str, dict[str, Any]]]:
+    return conversation_events.turn_rows(sender, channel, [{"kind": m.kind, "data": m.data} for m in messages],
+                                         answered_by=answered_by(messages))
+
+
 class RatingsHook:
     """Records turns and invites ratings for one gateway process (all state in the database)."""
 
-    def _after_turn(self, sender: str, channel: str, messages: list[BotMessage]) -> BotMessage | None:
-        dicts = [m.model_dump() for m in messages]
-        conversation_events.record_many_safely(
-            conversation_events.turn_rows(sender, channel, dicts, answered_by=answered_by(messages)))
-        end = end_of_service(messages)
-        if end is None:
-            return None
+    def _after_turn(self, sender: str, channel: str, messages: list[BotMessage],
+                    end: tuple[str, str | None]) -> BotMessage | None:
+        conversation_events.record_many_safely(_rows(sender, channel, messages))
         trigger, number = end
         try:
             invitation = ratings.invite(sender, channel, trigger, number=number)
@@ -71,7 +73,11 @@ class RatingsHook:
         return _bot(invitation) if invitation else None
 
     async def after_turn(self, sender: str, channel: str, messages: list[BotMessage]) -> list[BotMessage]:
-        invitation = await asyncio.to_thread(self._after_turn, sender, channel, messages)
+        end = end_of_service(messages)
+        if end is None:  # most turns: no invitation, so nothing to wait for
+            conversation_events.defer(_rows(sender, channel, messages))
+            return messages
+        invitation = await asyncio.to_thread(self._after_turn, sender, channel, messages, end)
         return messages + [invitation] if invitation is not None else messages
 
     async def intercept(self, sender: str, text: str, channel: str) -> list[BotMessage] | None:

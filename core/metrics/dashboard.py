@@ -24,6 +24,7 @@ from sqlalchemy import and_, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from core.conversation_events import day_start, local_day
+from core.conversation_events import flush as flush_events
 from core.db import session_scope
 from core.models import ConversationEvent, Rating, RatingFollowup, StaffAccount, Ticket
 from core.ratings.service import BAD_LEVELS, GOOD_LEVELS, LEVELS
@@ -272,6 +273,7 @@ def _ticket_figures(session: Session, since: date, until: date, on: date) -> dic
 def metrics(since: date, until: date, *, on: date | None = None) -> dict[str, Any]:
     """Every figure of the dashboard for local days since..until (inclusive); `on` = today (overdue, due)."""
     on = on or today()
+    flush_events()   # turns this process answered a moment ago count too (core/conversation_events.py `defer`)
     with session_scope() as session:
         conv = _conversation_figures(session, since, until)
         handoff = _handoff_figures(session, since, until)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.conversation_events import conversation_key, has_conversation, last_guide, local_day, record
+from core.conversation_events import flush as flush_events
 from core.db import session_scope
 from core.models import (
     Application,
@@ -211,6 +212,7 @@ def invite(sender: str, channel: str, trigger: str, *, number: str | None = None
         if number is None:
             return None
     key = _subject_key(subject, sender, number)
+    flush_events()   # the turns this process answered so far (core/conversation_events.py `defer`)
     with session_scope() as session:
         if session.scalar(select(Rating.id).where(Rating.subject_key == key)) is not None:
             return None
@@ -288,6 +290,7 @@ def rate(sender: str, level: Any, *, tags: Any = None, comment: Any = "", number
     number = check_number(number)
     now = now or utcnow()
     day = local_day(now)
+    flush_events()   # is there a conversation to rate, and its last guide (deferred turns included)
     with session_scope() as session:
         subject, attribution = _subject(session, sender, number)
         key = _subject_key(subject, sender, number)

@@ -161,3 +161,32 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
             assert any(m["kind"] == "guide_detail" and m["data"]["guide"] == "新生儿出生一件事" for m in again), again
 
     asyncio.run(conversation())
+
+
+def test_a_handoff_made_through_one_gateway_reaches_the_callers_next_turn_on_the_other(scaleout):
+    """Gateway B remembers that this caller has no handoff (connectors/gateway/handoff_memo.py); the caller then
+    asks for a person through gateway A and an agent claims. B must hear of it through Redis: the caller's next
+    turn on B goes to the agent, not to the assistant."""
+    agent = httpx.Client(base_url=scaleout["b"], timeout=30)
+    token = agent.post("/api/staff/login", json={"username": "agent7", "password": PASSWORD}).json()["token"]
+    agent.headers["Authorization"] = f"Bearer {token}"
+    assert agent.post("/api/agent/heartbeat").status_code == 200
+    a = httpx.Client(base_url=scaleout["a"], timeout=60)
+    b = httpx.Client(base_url=scaleout["b"], timeout=60)
+    session = a.post("/api/chat/session").json()
+
+    def say(client: httpx.Client, text: str) -> list[dict]:
+        response = client.post("/api/chat", json={**session, "message": text})
+        assert response.status_code == 200, response.text
+        return response.json()["messages"]
+
+    for text in ("孩子出生要办什么", "要多长时间"):   # answered by the assistant: B now knows there is no handoff
+        answer = say(b, text)
+        assert answer and not any(m["kind"] == "handoff" for m in answer), answer
+    [queued] = [m for m in say(a, "转人工") if m["kind"] == "handoff"]
+    assert queued["data"]["state"] == "queued"
+    cid = queued["data"]["conversation_id"]
+    assert agent.post(f"/api/agent/conversations/{cid}/claim").status_code == 200
+    assert say(b, "孩子的户口落在我爸那边") == []   # to the agent; the assistant stays silent
+    seen = agent.get(f"/api/agent/conversations/{cid}").json()
+    assert any("落在我爸那边" in m["text"] for m in seen["messages"] if m["role"] == "caller")

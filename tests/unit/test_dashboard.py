@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import func, select
 
 from connectors.gateway.ratings_hook import RatingsHook
 from connectors.gateway.schemas import BotMessage
 from core import conversation_events, handoff, metrics, ratings, senders
 from core.db import session_scope
-from core.models import Ticket
+from core.models import ConversationEvent, Ticket
 from core.validators import today_local
 from tests.staff_fixtures import make_staff, staff_client, staff_db  # noqa: F401
 
@@ -291,3 +293,29 @@ def test_post_ratings(staff_client, scripted_day, monkeypatch):
     staff_client.app.state.ratings_limiter = None
     codes = [staff_client.post("/api/ratings", json={**own("w2"), "level": 3}).status_code for _ in range(3)]
     assert codes == [201, 409, 429]
+
+
+def test_a_turn_counts_at_once_though_its_row_is_written_a_moment_later(staff_db):
+    """Turn rows are gathered and written in batches (core/conversation_events.py `defer`): the dashboard and a
+    rating right after the turn still see it, and another process sees it within a second without any reader."""
+    day = today_local()
+    turn("web-batched-1", ("guide_answer", {"guide": GUIDE_A}))
+    m = metrics.metrics(day, day)
+    assert (m["conversations"], m["turns"]) == (1, 1)
+
+    turn("web-batched-2", ("guide_answer", {"guide": GUIDE_B}))   # rated at once, as a quick caller would
+    [thanks] = rate_by_button("web-batched-2", '/rate{"level": 5}')
+    assert thanks.kind == "rating_thanks"
+    assert ratings.list_ratings(since=day, until=day)[0]["guide"] == GUIDE_B   # attributed to the turn just answered
+
+    turn("web-batched-3", ("text", {}))
+    key = senders.conversation_key("web-batched-3")
+    stored = 0
+    for _ in range(40):   # nobody reads: the writer thread stores it on its own
+        with session_scope() as session:
+            stored = session.scalar(select(func.count()).select_from(ConversationEvent)
+                                    .where(ConversationEvent.conversation == key))
+        if stored:
+            break
+        time.sleep(0.05)
+    assert stored == 1
