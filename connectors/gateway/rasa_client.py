@@ -1,10 +1,16 @@
-"""Talks to the Rasa server over its REST channel and turns its output into BotMessages."""
+"""Talks to the Rasa server over its REST channel and turns its output into BotMessages.
+
+The one call every turn makes goes through aiohttp: httpx's connection pool spent about half of the gateway's
+CPU per turn under load, walking every pooled connection for each request (docs/BENCHMARKS.md, session 11).
+"""
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from typing import Any
 
-import httpx
+import aiohttp
 
 from connectors.gateway.schemas import BotMessage
 from core import senders
@@ -37,10 +43,24 @@ def to_bot_message(raw: dict[str, Any]) -> BotMessage:
     return BotMessage(text=str(raw.get("text", "")), kind="text", buttons=buttons)
 
 
+# Rasa's server (Sanic) closes a connection idle for 5 s: ours are let go before that, so a kept connection is
+# never reused just as the server closes it.
+KEEPALIVE_SECONDS = 4
+MAX_CONNECTIONS = 100
+
+
 class RasaClient:
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=100))
+        self.timeout = timeout
+        self._http: aiohttp.ClientSession | None = None   # made on first use, inside the running event loop
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS),
+                timeout=aiohttp.ClientTimeout(total=self.timeout), json_serialize=_compact_json)
+        return self._http
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
         payload = {"sender": sender, "message": text, "metadata": metadata}
@@ -49,35 +69,48 @@ class RasaClient:
         headers = {CONVERSATION_HEADER: senders.conversation_key(sender)}
         for attempt in (1, 2):
             try:
-                response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=payload,
-                                                  headers=headers)
-                if attempt == 1 and response.status_code in RETRY_STATUSES:
-                    log.warning("rasa answered %s; trying once more", response.status_code)
-                    continue
-                response.raise_for_status()
-                raw = response.json()
+                async with self._session().post(f"{self.base_url}/webhooks/rest/webhook", json=payload,
+                                                 headers=headers) as response:
+                    if attempt == 1 and response.status in RETRY_STATUSES:
+                        log.warning("rasa answered %s; trying once more", response.status)
+                        continue
+                    if response.status >= 400:
+                        raise DialogueUnavailable(f"rasa answered {response.status}")
+                    raw = json.loads(await response.read())
                 break
-            except httpx.TransportError as exc:
+            except asyncio.TimeoutError as exc:   # not retried: that turn may still be being processed
+                log.warning("rasa call failed: %s", type(exc).__name__)
+                raise DialogueUnavailable from exc
+            except aiohttp.ClientConnectionError as exc:
                 # The Rasa process died or restarted before it answered (in scale-out mode the balancer sends the
-                # retry to another one). A timeout is not retried: that turn may still be being processed.
-                if attempt == 1 and not isinstance(exc, httpx.TimeoutException):
+                # retry to another one).
+                if attempt == 1:
                     log.warning("rasa call failed: %s; trying once more", type(exc).__name__)
                     continue
                 log.warning("rasa call failed: %s", type(exc).__name__)
                 raise DialogueUnavailable from exc
-            except (httpx.HTTPError, ValueError) as exc:
+            except DialogueUnavailable as exc:
+                log.warning("rasa call failed: %s", exc)
+                raise
+            except (aiohttp.ClientError, ValueError) as exc:
                 log.warning("rasa call failed: %s", type(exc).__name__)
                 raise DialogueUnavailable from exc
-        return [to_bot_message(m) for m in raw if isinstance(m, dict)]
+        return [to_bot_message(m) for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
 
     async def ready(self) -> tuple[bool, str]:
         try:
-            response = await self._http.get(f"{self.base_url}/status", timeout=3)
-            if response.status_code == 200 and response.json().get("model_file"):
-                return True, "model loaded"
-            return False, f"status {response.status_code}"
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._session().get(f"{self.base_url}/status",
+                                           timeout=aiohttp.ClientTimeout(total=3)) as response:
+                if response.status == 200 and json.loads(await response.read()).get("model_file"):
+                    return True, "model loaded"
+                return False, f"status {response.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError) as exc:
             return False, type(exc).__name__
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
