@@ -17,5 +17,6 @@ class Services:
     turns: TurnService
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async, so FastAPI does not hand this attribute lookup to a worker thread on every request."""
     return request.app.state.services

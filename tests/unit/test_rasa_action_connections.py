@@ -57,3 +57,34 @@ def test_action_calls_reuse_connections_and_survive_an_action_server_restart():
     assert report["together"] == list(range(1, 9)), report  # eight calls at once: each answered once
     assert report["after_restart"] == [[1], [2], [3]], report  # no call lost to a connection the restart closed
     assert report["after_restart_connections"] == 1, report
+
+
+BODY_SCRIPT = ACTION_CALL_SETUP + r"""
+server._install_action_retry()
+bodies = []
+
+async def webhook(request):
+    bodies.append(await request.read())
+    return web.json_response({"events": [], "responses": []})
+
+async def main():
+    tracker = DialogueStateTracker("caller", domain.slots)
+    tracker.update(UserUttered("社保卡丢了/怎么补办？身份证号150102199003071234", timestamp=1764590000.1234567))
+    runner, port = await serve(webhook)
+    endpoint = AvailableEndpoints(action=EndpointConfig(f"http://127.0.0.1:{port}/webhook")).action
+    action = RemoteAction("action_x", endpoint)
+    await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses), tracker, domain)
+    await runner.cleanup()
+    expected = json.loads(json.dumps(action._action_call_format(tracker, domain)))
+    print(json.dumps({"same": json.loads(bodies[0]) == expected, "utf8": "社保卡丢了/怎么补办".encode() in bodies[0],
+                      "timestamp": json.loads(bodies[0])["tracker"]["events"][-1]["timestamp"]}))
+
+asyncio.run(main())
+"""
+
+
+@needs_rasa
+def test_the_action_server_receives_the_conversation_exactly_as_the_standard_encoder_would_write_it():
+    report = run_in_rasa(BODY_SCRIPT)
+    assert report["same"] and report["utf8"], report
+    assert report["timestamp"] == 1764590000.1234567, report
