@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextvars
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 
 def _install_event_class_cache() -> None:
@@ -194,11 +194,29 @@ def _install_domain_by_digest() -> None:
     from rasa.shared.core.trackers import EventVerbosity
 
     def _action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> Dict[str, Any]:
-        return {"next_action": self._name, "sender_id": tracker.sender_id,
-                "tracker": tracker.current_state(EventVerbosity.ALL), "version": rasa.__version__,
-                "domain_digest": domain_digest(domain)[0]}
+        state = tracker.current_state(EventVerbosity.ALL)
+        slim_earlier_user_events(state["events"])
+        return {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
+                "version": rasa.__version__, "domain_digest": domain_digest(domain)[0]}
 
     RemoteAction._action_call_format = _action_call_format
+
+
+# what an action may read of a caller's earlier messages; the latest keeps everything (and is `latest_message`)
+EARLIER_PARSE_KEYS = frozenset({"intent", "entities", "text", "message_id", "metadata"})
+
+
+def slim_earlier_user_events(events: List[Dict[str, Any]]) -> None:
+    """Drop the intent ranking and token offsets of every user message but the latest from an action call.
+
+    They were a quarter of each call's JSON and growing with the conversation, to be encoded by Rasa and decoded
+    by the action server on every call; no action reads them (actions read earlier messages' text and intent,
+    and the latest message whole). The tracker itself is not changed: each event's dict is Rasa's new copy."""
+    last = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=None)
+    for i, event in enumerate(events):
+        data = event.get("parse_data")
+        if i != last and event.get("event") == "user" and isinstance(data, dict):
+            event["parse_data"] = {key: value for key, value in data.items() if key in EARLIER_PARSE_KEYS}
 
 
 def _with_domain(body: Any) -> Any:

@@ -67,3 +67,51 @@ def test_the_domain_is_sent_once_per_action_server_and_every_call_still_runs():
         assert report[f"{server}-1"]["requests"] == [digest_only], report
     # every call ran the action once and its events came back
     assert [report[k]["events"] for k in ("first-0", "first-1", "second-0", "second-1")] == [[2], [3], [5], [6]]
+
+
+SLIM_SCRIPT = ACTION_CALL_SETUP + r"""
+server._install_action_retry()
+server._install_domain_by_digest()
+bodies = []
+
+async def webhook(request):
+    body = await request.json()
+    if "domain" not in body and not bodies:
+        bodies.append(None)
+        return web.json_response({"error": "missing domain", "action_name": body["next_action"]}, status=449)
+    bodies.append(body)
+    return web.json_response({"events": [], "responses": []})
+
+def parsed(text, intent):
+    ranking = [{"name": intent, "confidence": 0.9}, {"name": "other", "confidence": 0.1}]
+    return {"intent": {"name": intent, "confidence": 0.9}, "entities": [{"entity": "guide", "value": "x"}],
+            "text": text, "intent_ranking": ranking, "text_tokens": [[0, 2]]}
+
+async def main():
+    tracker = DialogueStateTracker("caller", domain.slots)
+    tracker.update(UserUttered("社保卡丢了", parse_data=parsed("社保卡丢了", "ask_guide")))
+    tracker.update(UserUttered("要多久", parse_data=parsed("要多久", "ask_time")))
+    runner, port = await serve(webhook)
+    endpoint = AvailableEndpoints(action=EndpointConfig(f"http://127.0.0.1:{port}/webhook")).action
+    await RemoteAction("action_x", endpoint).run(CollectingOutputChannel(),
+                                                 TemplatedNaturalLanguageGenerator(domain.responses), tracker, domain)
+    await runner.cleanup()
+    users = [e for e in bodies[-1]["tracker"]["events"] if e["event"] == "user"]
+    kept = [e for e in tracker.events if isinstance(e, UserUttered)][0].parse_data
+    print(json.dumps({"earlier": users[0]["parse_data"], "latest": users[1]["parse_data"],
+                      "latest_message": bodies[-1]["tracker"]["latest_message"], "kept": kept}, ensure_ascii=False))
+
+asyncio.run(main())
+"""
+
+
+@needs_rasa
+def test_earlier_messages_reach_the_action_server_without_their_intent_ranking():
+    report = run_in_rasa(SLIM_SCRIPT)
+    earlier = report["earlier"]
+    assert "intent_ranking" not in earlier and "text_tokens" not in earlier, report
+    assert (earlier["intent"]["name"], earlier["text"], earlier["entities"]) == \
+        ("ask_guide", "社保卡丢了", [{"entity": "guide", "value": "x"}]), report
+    assert [r["name"] for r in report["latest"]["intent_ranking"]] == ["ask_time", "other"], report
+    assert report["latest_message"]["intent_ranking"] == report["latest"]["intent_ranking"], report
+    assert "intent_ranking" in report["kept"] and "text_tokens" in report["kept"], report   # the tracker unchanged
