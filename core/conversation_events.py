@@ -126,28 +126,46 @@ def record_many_safely(rows: list[tuple[str, str, dict[str, Any]]]) -> bool:
         log.warning("conversation events not recorded: %s", type(exc).__name__)
         return False
     flush()   # the deferred turns first, so the rows keep the order things happened in
-    return _insert(engine, new)
+    try:
+        _insert(engine, new)
+        return True
+    except Exception as exc:  # noqa: BLE001
+        log.warning("conversation events not recorded: %s", type(exc).__name__)
+        return False
 
 
 FLUSH_SECONDS = 0.25
 
 
+MAX_DEFERRED_ROWS = 50_000   # while the database is down: about 20 minutes of 40 turns a second, then the oldest go
+WARN_EVERY_SECONDS = 30.0
+
+
 class _Deferred:
     """Rows waiting for the writer thread, each with the database it was meant for; `flush` stores them at once
-    (from any thread)."""
+    (from any thread). A batch the database refused is tried again with the next one, up to MAX_DEFERRED_ROWS."""
 
     def __init__(self) -> None:
         self._rows: list[tuple[Engine, dict[str, Any]]] = []
-        self._lock = threading.Lock()     # guards _rows and _thread
+        self._lock = threading.Lock()     # guards _rows, _thread and the counters
         self._writing = threading.Lock()  # one transaction at a time, in the order the rows came
         self._thread: threading.Thread | None = None
+        self._dropped = 0
+        self._warned = 0.0
 
     def add(self, engine: Engine, values: list[dict[str, Any]]) -> None:
         with self._lock:
             self._rows.extend((engine, v) for v in values)
+            self._trim()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="conversation-events", daemon=True)
                 self._thread.start()
+
+    def _trim(self) -> None:
+        over = len(self._rows) - MAX_DEFERRED_ROWS
+        if over > 0:
+            del self._rows[:over]
+            self._dropped += over
 
     def flush(self) -> bool:
         with self._writing:
@@ -156,7 +174,28 @@ class _Deferred:
             by_engine: dict[Engine, list[dict[str, Any]]] = {}
             for engine, values in rows:
                 by_engine.setdefault(engine, []).append(values)
-            return all([_insert(engine, values) for engine, values in by_engine.items()])
+            failed: list[tuple[Engine, dict[str, Any]]] = []
+            error = None
+            for engine, values in by_engine.items():
+                try:
+                    _insert(engine, values)
+                except Exception as exc:  # noqa: BLE001 - kept for the next flush
+                    error = exc
+                    failed.extend((engine, v) for v in values)
+            if failed:
+                with self._lock:
+                    self._rows[:0] = failed
+                    self._trim()
+                    self._warn(f"{len(self._rows)} conversation events waiting for the database: "
+                               f"{type(error).__name__}")
+            return not failed
+
+    def _warn(self, message: str) -> None:
+        now = clock.monotonic()
+        if now - self._warned >= WARN_EVERY_SECONDS:
+            self._warned = now
+            dropped, self._dropped = self._dropped, 0
+            log.warning("%s%s", message, f" ({dropped} oldest dropped)" if dropped else "")
 
     def _run(self) -> None:
         while True:
@@ -168,16 +207,10 @@ _deferred = _Deferred()
 atexit.register(_deferred.flush)
 
 
-def _insert(engine: Engine, values: list[dict[str, Any]]) -> bool:
-    if not values:
-        return True
-    try:
+def _insert(engine: Engine, values: list[dict[str, Any]]) -> None:
+    if values:
         with engine.begin() as conn:  # one plain INSERT of many rows
             conn.execute(ConversationEvent.__table__.insert(), values)
-        return True
-    except Exception as exc:  # noqa: BLE001
-        log.warning("%d conversation events not recorded: %s", len(values), type(exc).__name__)
-        return False
 
 
 def defer(rows: list[tuple[str, str, dict[str, Any]]]) -> None:

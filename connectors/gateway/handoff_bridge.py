@@ -188,8 +188,11 @@ class HandoffBridge:
             return _state_message(f"人工客服{ticket.get('holder')}正在为您服务，请直接输入您的问题。", "connected",
                                   agent=ticket.get("holder"), conversation_id=ticket["id"])
         if ticket.get("created"):  # the agent who opens it should see what happened before
-            await self._copy_history(sender, ticket["id"])
-        await handoff.publish(outcome)
+            try:
+                await self._copy_history(sender, ticket["id"])
+            except Exception:  # noqa: BLE001 - the caller is queued whatever happened to the history
+                log.exception("conversation history not copied for the agent")
+        await handoff.publish(outcome)   # every gateway's memo of callers without a handoff hears of it here
         if ticket.get("state") == handoff.CALLBACK:
             return _state_message("您已登记回拨，工作人员将尽快致电。您也可以继续向我咨询。", "callback_requested",
                                   phone=ticket.get("callback_phone"))

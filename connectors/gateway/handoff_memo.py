@@ -13,7 +13,10 @@ It stays correct with several gateway processes because:
   moment it is lost (the bus's SubscriptionLost or BusUnavailable) until it is back, the memory is empty;
 - a query that was running when an event arrived (or the subscription dropped) is not remembered;
 - entries expire after MAX_AGE_SECONDS, for an event that never reached the bus (its publisher could not
-  publish, core/handoff/notify.py); an event without a caller forgets everyone.
+  publish, core/handoff/notify.py) or a Redis connection that died without a word (the subscriber does not
+  notice until TCP does); an event without a caller forgets everyone.
+
+With several gateway processes the bus must be Redis (EVENT_BUS_URL), as for every live handoff event.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from core.handoff import AGENTS_TOPIC
 
 log = logging.getLogger("hotline.handoff")
 
-MAX_AGE_SECONDS = 60.0
+MAX_AGE_SECONDS = 20.0   # bounds the harm of an event that never arrived (a caller asks again every few turns)
 MAX_ENTRIES = 100_000
 RESUBSCRIBE_BACKOFF = (0.5, 1, 2, 5)
 
@@ -89,6 +92,7 @@ class NoHandoffMemo:
         while True:
             try:
                 async with self._bus().subscribe(AGENTS_TOPIC) as sub:
+                    self._generation += 1   # a query started before this moment may have missed an event
                     self.following.set()
                     failures = 0
                     while True:

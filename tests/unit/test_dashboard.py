@@ -319,3 +319,22 @@ def test_a_turn_counts_at_once_though_its_row_is_written_a_moment_later(staff_db
             break
         time.sleep(0.05)
     assert stored == 1
+
+
+def test_turn_rows_wait_for_a_database_that_refused_them(staff_db):
+    """While the events table cannot be written, the turns' rows are kept and stored once it can."""
+    from sqlalchemy import text
+
+    from core.db import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(text("ALTER TABLE conversation_events RENAME TO conversation_events_away"))
+    turn("web-refused-1", ("guide_answer", {"guide": GUIDE_A}))
+    turn("web-refused-2", ("text", {}))
+    assert conversation_events.flush() is False
+    with get_engine().begin() as conn:
+        conn.execute(text("ALTER TABLE conversation_events_away RENAME TO conversation_events"))
+    assert conversation_events.flush() is True
+    day = today_local()
+    m = metrics.metrics(day, day)
+    assert (m["conversations"], m["turns"]) == (2, 2)

@@ -10,7 +10,7 @@ import pytest
 from connectors.gateway import handoff_bridge
 from connectors.gateway.handoff_bridge import HandoffBridge
 from connectors.gateway.handoff_memo import NoHandoffMemo
-from core.events import InProcessBus
+from core.events import BusUnavailable, InProcessBus
 from core.handoff import AGENTS_TOPIC
 
 SENDER = "web-memo-caller"
@@ -161,6 +161,36 @@ def test_remembered_callers_expire_and_the_memory_is_bounded(database):
             for sender in ("web-a", "web-b"):
                 await bridge.current(sender)
             assert not memo.has_none(SENDER) and memo.has_none("web-a") and memo.has_none("web-b")
+        finally:
+            await bridge.close()
+
+    asyncio.run(run())
+
+
+def test_a_query_started_before_the_subscription_was_live_is_not_remembered(database):
+    """The memo could not hear events until its subscription was confirmed: what the database said before then
+    may already be out of date."""
+    async def run() -> None:
+        bus, calls = InProcessBus(), []
+
+        def flaky_bus() -> InProcessBus:
+            calls.append(1)
+            if len(calls) == 1:
+                raise BusUnavailable("redis restarting")
+            return bus
+
+        bridge = HandoffBridge("http://rasa.invalid", memo=NoHandoffMemo(flaky_bus))
+        bridge.start()
+        try:
+            database.hold = threading.Event()
+            turn = asyncio.create_task(bridge.current(SENDER))
+            await asyncio.to_thread(database.started.wait, 5)
+            await asyncio.wait_for(bridge.memo.following.wait(), 5)   # live again after the back-off
+            database.hold.set()
+            assert await turn is None
+            database.hold = None
+            await bridge.current(SENDER)
+            assert database.queries == 2   # asked again: the first answer was not trusted
         finally:
             await bridge.close()
 
