@@ -26,9 +26,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from capacity import cpu_seconds  # noqa: E402
 from scripts.stack import free_port  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TEXTS = ["孩子刚出生要办什么手续", "社保卡丢了怎么补办", "要多长时间", "在哪里办", "收费吗", "营业执照怎么办理",
          "我想办个体工商户", "需要带什么材料", "可以网上办吗", "谢谢"]
 # one guide answer as Rasa's REST channel returns it (custom payload), the size of a real one
@@ -66,11 +66,6 @@ def fake_rasa_replies(port: int) -> None:
     asyncio.run(serve())
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 async def callers(url: str, n: int, think: float, seconds: float, pid: int) -> dict:
     limits = httpx.Limits(max_connections=n + 5, keepalive_expiry=30)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -96,11 +91,18 @@ async def callers(url: str, n: int, think: float, seconds: float, pid: int) -> d
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        cpu0, t0 = cpu_seconds([pid]), time.monotonic()
         await asyncio.gather(*(one(s, t, random.Random(i)) for i, (s, t) in enumerate(people)))
-        cpu, elapsed = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+        cpu, elapsed = cpu_seconds([pid]) - cpu0, time.monotonic() - t0
     return {"turns": turns, "errors": errors, "turns_per_s": turns / elapsed, "cpu_ms_per_turn": cpu * 1000 / max(1, turns),
             "statuses": statuses}
+
+
+def _live(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health/live", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def main() -> None:
@@ -124,15 +126,10 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url + "/health/live", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
+            while not _live(url):   # /health would ask an action server too; there is none here
+                if time.monotonic() > deadline:
+                    raise SystemExit("the gateway did not start")
                 time.sleep(0.5)
-            else:
-                raise SystemExit("the gateway did not start")
             rows = [asyncio.run(callers(url, args.callers, args.think, args.seconds, gateway.pid))
                     for _ in range(args.runs)]
         finally:

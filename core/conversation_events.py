@@ -118,25 +118,14 @@ def record_safely(kind: str, sender: str, **fields: Any) -> bool:
 
 
 def record_many_safely(rows: list[tuple[str, str, dict[str, Any]]]) -> bool:
-    """Several events (kind, sender, fields) in one transaction (a turn and what it filed); failures logged."""
-    try:
-        new = [event_values(kind, sender, **fields) for kind, sender, fields in rows]
-        engine = get_engine()
-    except Exception as exc:  # noqa: BLE001
-        log.warning("conversation events not recorded: %s", type(exc).__name__)
-        return False
-    flush()   # the deferred turns first, so the rows keep the order things happened in
-    try:
-        _insert(engine, new)
-        return True
-    except Exception as exc:  # noqa: BLE001
-        log.warning("conversation events not recorded: %s", type(exc).__name__)
-        return False
+    """Several events (kind, sender, fields) stored now, in one transaction with the deferred turns before them
+    (a turn and what it filed, read at once by its rating invitation); False when the database refused them, and
+    then they wait with the deferred rows for the next try."""
+    taken = defer(rows)
+    return flush() and taken
 
 
 FLUSH_SECONDS = 0.25
-
-
 MAX_DEFERRED_ROWS = 50_000   # while the database is down: about 20 minutes of 40 turns a second, then the oldest go
 WARN_EVERY_SECONDS = 30.0
 
@@ -213,12 +202,15 @@ def _insert(engine: Engine, values: list[dict[str, Any]]) -> None:
             conn.execute(ConversationEvent.__table__.insert(), values)
 
 
-def defer(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Record these events (kind, sender, fields) within FLUSH_SECONDS, without waiting for the database."""
+def defer(rows: list[tuple[str, str, dict[str, Any]]]) -> bool:
+    """Record these events (kind, sender, fields) within FLUSH_SECONDS, without waiting for the database; False
+    when they are not valid events (logged, never raised)."""
     try:
         _deferred.add(get_engine(), [event_values(kind, sender, **fields) for kind, sender, fields in rows])
+        return True
     except Exception as exc:  # noqa: BLE001 - statistics must never cost a caller their answer
         log.warning("conversation events not recorded: %s", type(exc).__name__)
+        return False
 
 
 def flush() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -40,11 +41,16 @@ def database(monkeypatch) -> DatabaseFake:
     return fake
 
 
-async def following(bus: InProcessBus) -> HandoffBridge:
-    bridge = HandoffBridge("http://rasa.invalid", memo=NoHandoffMemo(lambda: bus))
+@asynccontextmanager
+async def following(bus: InProcessBus, memo: NoHandoffMemo | None = None):
+    """A bridge whose memo follows `bus` (live before the block starts); closed after it."""
+    bridge = HandoffBridge("http://rasa.invalid", memo=memo or NoHandoffMemo(lambda: bus))
     bridge.start()
-    await asyncio.wait_for(bridge.memo.following.wait(), 5)
-    return bridge
+    try:
+        await asyncio.wait_for(bridge.memo.following.wait(), 5)
+        yield bridge
+    finally:
+        await bridge.close()
 
 
 async def settle() -> None:
@@ -59,8 +65,7 @@ def queued_event(sender: str) -> dict:
 def test_a_caller_without_handoff_is_asked_about_once_until_a_handoff_event_names_them(database):
     async def run() -> None:
         bus = InProcessBus()
-        bridge = await following(bus)
-        try:
+        async with following(bus) as bridge:
             assert await bridge.current(SENDER) is None
             assert await bridge.current(SENDER) is None
             assert database.queries == 1
@@ -74,8 +79,6 @@ def test_a_caller_without_handoff_is_asked_about_once_until_a_handoff_event_name
             assert await bridge.current(SENDER) == {"id": 7, "state": "queued"}
             assert await bridge.current(SENDER) == {"id": 7, "state": "queued"}
             assert database.queries == 3
-        finally:
-            await bridge.close()
 
     asyncio.run(run())
 
@@ -83,15 +86,12 @@ def test_a_caller_without_handoff_is_asked_about_once_until_a_handoff_event_name
 def test_an_event_without_a_caller_forgets_everyone(database):
     async def run() -> None:
         bus = InProcessBus()
-        bridge = await following(bus)
-        try:
+        async with following(bus) as bridge:
             await bridge.current(SENDER)
             await bus.publish(AGENTS_TOPIC, {"type": "agents.changed"})
             await settle()
             await bridge.current(SENDER)
             assert database.queries == 2
-        finally:
-            await bridge.close()
 
     asyncio.run(run())
 
@@ -99,8 +99,7 @@ def test_an_event_without_a_caller_forgets_everyone(database):
 def test_a_query_under_way_when_the_event_arrives_is_not_remembered(database):
     async def run() -> None:
         bus = InProcessBus()
-        bridge = await following(bus)
-        try:
+        async with following(bus) as bridge:
             database.hold = threading.Event()
             turn = asyncio.create_task(bridge.current(SENDER))
             await asyncio.to_thread(database.started.wait, 5)
@@ -111,8 +110,6 @@ def test_a_query_under_way_when_the_event_arrives_is_not_remembered(database):
             database.hold = None
             database.state = {"id": 7, "state": "connected"}
             assert await bridge.current(SENDER) == {"id": 7, "state": "connected"}   # asked again, not remembered
-        finally:
-            await bridge.close()
 
     asyncio.run(run())
 
@@ -125,8 +122,7 @@ def test_nothing_is_remembered_without_a_live_subscription(database):
         assert database.queries == 3
 
         bus = InProcessBus(max_pending=2)
-        bridge = await following(bus)
-        try:
+        async with following(bus) as bridge:
             await bridge.current(SENDER)
             assert bridge.memo.has_none(SENDER)
             for n in range(3):   # more than the memo may fall behind: its subscription is lost
@@ -140,8 +136,6 @@ def test_nothing_is_remembered_without_a_live_subscription(database):
             await bridge.current(SENDER)
             await bridge.current(SENDER)
             assert database.queries == 7
-        finally:
-            await bridge.close()
 
     asyncio.run(run())
 
@@ -150,10 +144,7 @@ def test_remembered_callers_expire_and_the_memory_is_bounded(database):
     async def run() -> None:
         bus = InProcessBus()
         memo = NoHandoffMemo(lambda: bus, max_age=0.05, max_entries=2)
-        bridge = HandoffBridge("http://rasa.invalid", memo=memo)
-        bridge.start()
-        await asyncio.wait_for(memo.following.wait(), 5)
-        try:
+        async with following(bus, memo) as bridge:
             await bridge.current(SENDER)
             await asyncio.sleep(0.1)
             await bridge.current(SENDER)
@@ -161,8 +152,6 @@ def test_remembered_callers_expire_and_the_memory_is_bounded(database):
             for sender in ("web-a", "web-b"):
                 await bridge.current(sender)
             assert not memo.has_none(SENDER) and memo.has_none("web-a") and memo.has_none("web-b")
-        finally:
-            await bridge.close()
 
     asyncio.run(run())
 
