@@ -120,12 +120,15 @@ class HandoffBridge:
         """Messages answering this turn on the handoff side, or None to let the assistant answer."""
         state = ticket["state"] if ticket else None
         if state == handoff.CONNECTED:
+            # what the agent said since the caller's last line: the reply to a channel that has no live events
+            # (plain HTTP, the voice line); a socket that showed them live skips them by their message id
+            backlog = await self.backlog(ticket["id"])
             try:
                 await handoff.perform(handoff.add_message, ticket["id"], "caller", text)
             except HandoffError as exc:  # the agent closed a moment ago: the assistant answers
                 log.info("caller message not delivered to the agent: %s", exc.code)
                 return None
-            return []
+            return backlog
         if text == CANCEL_PAYLOAD or (state == handoff.QUEUED and CANCEL.match(normalize(text))):
             return [await self._cancel(sender)]
         callback = parse_callback(text) if state in (handoff.QUEUED, handoff.CALLBACK) or \
@@ -133,6 +136,17 @@ class HandoffBridge:
         if callback is not None:
             return [await self._callback(sender, channel, callback, large_text=large_text)]
         return None
+
+    @staticmethod
+    async def backlog(conversation_id: int) -> list[BotMessage]:
+        """The agent side's messages since the caller's latest line (core.handoff.caller_backlog), for the caller."""
+        try:
+            events = await asyncio.to_thread(handoff.caller_backlog, conversation_id)
+        except (HandoffError, SQLAlchemyError) as exc:  # the turn goes on; the socket still shows them live
+            log.warning("agent messages not read back: %s", type(exc).__name__)
+            return []
+        return [BotMessage(**frame["message"]) for event in events for frame in caller_frames(event)
+                if frame.get("type") == "bot"]
 
     async def _cancel(self, sender: str) -> BotMessage:
         try:
@@ -253,7 +267,7 @@ def caller_frames(event: dict[str, Any]) -> list[dict[str, Any]]:
         state = CALLER_STATES.get((message.get("data") or {}).get("change") or "")
         if state is None:
             return []
-        data = {"state": state, "conversation_id": event.get("conversation_id")}
+        data = {"state": state, "conversation_id": event.get("conversation_id"), "message_id": message.get("id")}
         if state == "connected":
             data["agent"] = event.get("holder")
         bot = BotMessage(kind="handoff", text=str(message.get("text") or ""), data=data)
@@ -261,6 +275,7 @@ def caller_frames(event: dict[str, Any]) -> list[dict[str, Any]]:
     if kind == "handoff.message" and message.get("role") == "agent":
         data = dict(message.get("data") or {})
         data["agent"] = message.get("staff_name")
+        data["message_id"] = message.get("id")
         msg_kind = message.get("kind") or "text"
         bot = BotMessage(kind="agent_message" if msg_kind == "text" else msg_kind,
                          text=str(message.get("text") or ""), data=data)

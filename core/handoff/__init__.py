@@ -45,6 +45,7 @@ from core.handoff.service import (
     WRAP_UP_CODES,
     add_lines,
     add_message,
+    caller_backlog,
     current,
     agents_on_duty,
     callbacks,
@@ -74,7 +75,7 @@ __all__ = [
     "REASONS", "RETURNED", "REVEALABLE_FIELDS", "STATES", "WRAP_UP_CODES",
     "AgentUnavailable", "AlreadyClaimed", "CapacityReached", "HandoffError", "InvalidInput", "InvalidState",
     "NotAllowed", "NotFound", "NotHolder", "Outcome",
-    "add_lines", "add_message", "current", "agents_on_duty", "callbacks", "cancel", "claim", "close", "compute_priority",
+    "add_lines", "add_message", "caller_backlog", "current", "agents_on_duty", "callbacks", "cancel", "claim", "close", "compute_priority",
     "conversation_topic", "heartbeat", "held_by", "holder", "perform", "publish", "queue", "release", "request",
     "request_callback", "reveal", "sign_off", "staff_topic", "ticket", "transcript", "transfer", "typing_event",
 ]

@@ -845,6 +845,33 @@ def add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]], *,
     return Outcome(views, tuple(events))
 
 
+def caller_backlog(conversation_id: int) -> list[dict[str, Any]]:
+    """What the agent side said to the caller since the caller's latest line, as the events that carried it live
+    (`handoff.message` for agent replies, `handoff.state` for the changes): a channel without a live connection
+    (plain HTTP), or a socket that reconnected, gets them on the caller's next turn or on connecting. Internal
+    notes are never among them; each carries its message id, so a client that saw it live can skip it."""
+    msg = HandoffMessage
+    with session_scope() as session:
+        conv = _get(session, conversation_id)
+        last_caller = session.scalar(select(func.max(msg.id)).where(msg.conversation_id == conv.id,
+                                                                    msg.role == "caller"))
+        rows = session.scalars(select(msg).where(
+            msg.conversation_id == conv.id, msg.id > (last_caller or 0), msg.internal.is_(False),
+            msg.role.in_(("agent", "system"))).order_by(msg.id).limit(50)).all()
+        names = _names(session, {row.staff_id for row in rows} | {conv.agent_id})
+        events = []
+        for row in rows:
+            if row.role == "agent":
+                events.append({"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
+                               "message": _message_view(row, names.get(row.staff_id), for_staff=False)})
+            else:
+                events.append({"type": "handoff.state", "change": (row.data or {}).get("change"),
+                               "conversation_id": conv.id, "sender": conv.sender,
+                               "holder": names.get(conv.agent_id) if conv.state == CONNECTED else None,
+                               "message": _message_view(row, None, for_staff=False)})
+        return events
+
+
 def current(sender: str) -> dict[str, Any] | None:
     """{"id", "state"} of the sender's live conversation, else of their latest call-back request, or None: one
     indexed query a turn, without the ORM (every turn of every caller asks this)."""

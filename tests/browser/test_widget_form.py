@@ -275,6 +275,24 @@ def test_newborn_application_through_the_widget(live_gateway, browser):
         assert secret not in page, f"{secret} is shown unmasked outside the caller's own messages"
     shot(browser, "receipt.png", number_el, "center")
 
+    # -- the print link works on screen, but its token (it opens the form with the full ID number) is not kept in
+    # the browser: after a reload on a shared computer the next person finds no way into the form
+    links = receipt[0].find_elements(By.CSS_SELECTOR, "a[href*='/form?token=']")
+    assert len(links) == 1 and links[0].text == "打开可打印的申请表", log_text(browser)
+    print_token = links[0].get_attribute("href").split("token=")[1]
+    stored = browser.execute_script("return localStorage.getItem('hotline12345.transcript')")
+    assert number in stored and print_token not in stored
+    browser.refresh()
+    open_widget(browser)
+    WebDriverWait(browser, PAGE_TIMEOUT).until(lambda d: d.find_elements(
+        By.CSS_SELECTOR, "#hotline-log .hotline-kind-application_submitted .hotline-print-gone"))
+    receipt = browser.find_element(By.CSS_SELECTOR, "#hotline-log .hotline-kind-application_submitted")
+    assert number in receipt.text and "凭受理编号到办事窗口打印" in receipt.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#hotline-log a[href*='/form']")
+    page = browser.execute_script(PAGE_TEXT_JS)
+    for secret in (APPLICANT_ID, OTHER_PARENT_ID, PHONE, print_token):
+        assert secret not in page, f"{secret} is shown after a reload"
+
 
 # The socket is unavailable (the widget talks over HTTP) and the reply to one chosen message is lost after the
 # gateway received it, as when a mobile connection drops while waiting.

@@ -142,8 +142,11 @@ def test_caller_on_one_gateway_and_agent_on_another(scaleout):
             said = await caller.next_frame(bot_of("agent_message"))
             assert said["message"]["data"]["agent"] == "坐席007" and "落在哪里" in said["message"]["text"]
 
-            # the caller answers: the agent gets it, the assistant stays silent
-            assert await caller.say("落在我爸那边，我的电话是13947761207") == []
+            # the caller answers: the agent gets it, the assistant stays silent; the turn's reply is only what the
+            # agent side said since the caller's last message, the lines the socket already showed (same ids)
+            echoed = await caller.say("落在我爸那边，我的电话是13947761207")
+            assert [m["data"]["message_id"] for m in echoed] == \
+                [joined["message"]["data"]["message_id"], said["message"]["data"]["message_id"]], echoed
             seen = agent.get(f"/api/agent/conversations/{cid}").json()
             lines = [m["text"] for m in seen["messages"] if m["role"] == "caller"]
             assert any("落在我爸那边" in t for t in lines)
@@ -187,6 +190,8 @@ def test_a_handoff_made_through_one_gateway_reaches_the_callers_next_turn_on_the
     assert queued["data"]["state"] == "queued"
     cid = queued["data"]["conversation_id"]
     assert agent.post(f"/api/agent/conversations/{cid}/claim").status_code == 200
-    assert say(b, "孩子的户口落在我爸那边") == []   # to the agent; the assistant stays silent
+    # to the agent; the assistant stays silent, and this HTTP caller learns with the reply that the agent joined
+    joined = say(b, "孩子的户口落在我爸那边")
+    assert [(m["kind"], m["data"]["state"], m["data"]["agent"]) for m in joined] == [("handoff", "connected", "坐席007")]
     seen = agent.get(f"/api/agent/conversations/{cid}").json()
     assert any("落在我爸那边" in m["text"] for m in seen["messages"] if m["role"] == "caller")

@@ -14,11 +14,12 @@ import logging
 import re
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.gateway import bodies
 from connectors.gateway.auth import client_address
 from connectors.gateway.errors import ApiError
-from connectors.gateway.handoff_bridge import caller_frames
+from connectors.gateway.handoff_bridge import HandoffBridge, caller_frames
 from connectors.gateway.schemas import MESSAGE_ID_PATTERN, SENDER_PATTERN
 from core import handoff, senders
 from core.events import get_event_bus
@@ -71,6 +72,18 @@ async def _caller_typing(sender: str, on: bool) -> None:
         await handoff.publish([handoff.typing_event(sender, current["id"], "caller", on)])
 
 
+async def _send_backlog(websocket: WebSocket, sender: str) -> None:
+    """On (re)connecting while an agent answers: what the agent said since the caller's last line, which the
+    socket may have missed (a reload, a dropped connection); the widget skips those it already shows."""
+    try:
+        current = await asyncio.to_thread(handoff.current, sender)
+    except SQLAlchemyError:
+        return
+    if current and current["state"] == handoff.CONNECTED:
+        for message in await HandoffBridge.backlog(current["id"]):
+            await websocket.send_json({"type": "bot", "message": message.model_dump()})
+
+
 async def _send_error(websocket: WebSocket, exc: ApiError) -> None:
     await websocket.send_json({"type": "error", "code": exc.code, "message": exc.message})
 
@@ -94,6 +107,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     try:
         await ready.wait()  # subscribed before the first turn, so no agent event is missed
         await websocket.send_json({"type": "session", "sender": sender, "token": token})
+        await _send_backlog(websocket, sender)
         while True:
             raw = await websocket.receive_text()
             try:

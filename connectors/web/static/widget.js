@@ -128,8 +128,19 @@
       });
   }
 
+  // A print link's token opens the filled form (full ID number, phone): it stays on screen, never in storage.
+  var PRINT_TOKEN = /([?&])token=[A-Za-z0-9_\-]{6,}&?/g;
+
+  function scrubbed(value, depth) {
+    if (typeof value === 'string') return maskPersonal(value.replace(PRINT_TOKEN, '$1'));
+    if (!value || typeof value !== 'object' || depth > 8) return value;
+    var copy = Array.isArray(value) ? [] : {};
+    Object.keys(value).forEach(function (k) { copy[k] = scrubbed(value[k], depth + 1); });
+    return copy;
+  }
+
   function storedEntry(entry) {
-    if (entry.role !== 'user') return entry;
+    if (entry.role !== 'user') return scrubbed(entry, 0);
     var copy = {};
     Object.keys(entry).forEach(function (k) { copy[k] = entry[k]; });
     copy.text = maskPersonal(entry.text);
@@ -217,6 +228,11 @@
 
   /** Append text to parent, turning URLs into safe links. */
   /** Long URLs (print links carry access tokens) are shown by a short label, not in full. */
+  var PRINT_GONE = '（为保护个人信息，打印链接不在本机保存；需要时可凭受理编号到办事窗口打印）';
+  function isFormLink(url) {
+    return /\/api\/applications\/[^/?#]+\/form(\?|$)/.test(url);
+  }
+
   function linkLabel(url) {
     if (url.length <= 40) return url;
     if (/\/form(\?|$)/.test(url)) return '打开可打印的申请表';
@@ -242,7 +258,12 @@
       var href = null;
       // A bare "/word" is more likely a command than a link: require a second segment or a query.
       if (!isRelative || /^\/[^/?#]+[/?#.]./.test(trimmed)) href = safeUrl(trimmed, false);
-      if (href) {
+      if (href && isFormLink(trimmed) && !/[?&]token=/.test(trimmed)) {
+        // a print link read back from storage, its token removed (storedEntry): say where to print instead
+        if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
+        parent.appendChild(el('span', 'hotline-print-gone', PRINT_GONE));
+        last = start + trimmed.length;
+      } else if (href) {
         if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
         parent.appendChild(link(href, linkLabel(trimmed)));
         last = start + trimmed.length;
@@ -1113,8 +1134,18 @@
     else if (state === 'returned' || state === 'closed') setAgent(null);
   }
 
+  // An agent-side message shown live is sent again after a reconnect or with the next reply: shown once.
+  function shownBefore(m) {
+    var id = m.data && m.data.message_id;
+    if (typeof id !== 'number') return false;
+    return transcript.some(function (e) {
+      return e.role === 'bot' && e.data && e.data.message_id === id;
+    });
+  }
+
   function addBot(message) {
     var m = normalizeBot(message);
+    if (shownBefore(m)) return;
     trackAgent(m);
     var entry = { role: 'bot', text: m.text, kind: m.kind, data: m.data, buttons: m.buttons };
     addEntry(entry);
