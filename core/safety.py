@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from nlu.textnorm import normalize
 
 # Who to call for each kind of emergency, in the order they are read out.
-NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("120",), "danger": ("110",)}
+NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("120",), "danger": ("110",),
+           "self_harm": ("110", "120", "12356")}
+# 12356: the national psychological assistance line (全国统一心理援助热线), answered in every province since 2025
+CRISIS_LINE = "12356"
 
 # Each rule: category -> patterns. Numbers to call are derived from the categories hit.
 _RULES: dict[str, list[str]] = {
@@ -41,8 +44,12 @@ _RULES: dict[str, list[str]] = {
         r"羊水破", r"要生了", r"(胸口|心口|胸)(疼|痛|闷)得(厉害|不行|受不了)", r"满头大汗", r"呼吸困难", r"吐血", r"昏倒",
         r"(脸|嘴唇)(发紫|发青)", r"说不出话",
     ],
+    "self_harm": [
+        r"(想|要)(自杀|轻生|寻死|不活)", r"不想活|活不下去|活着没(有)?(意思|意义)|不如死了|死了算了|一死了之|想去死",
+        r"自杀", r"轻生",
+    ],
     "danger": [
-        r"(想|要)(自杀|跳楼|轻生|寻死|不活)", r"不想活|活不下去", r"自杀", r"跳楼", r"跳河", r"落水", r"溺水",
+        r"(想|要)(跳楼|跳河)", r"跳楼", r"跳河", r"落水", r"溺水",
         r"掉(进|到|在)?.{0,4}(河|水|井|冰窟|湖|海)",
         r"被困", r"困在", r"困(了)?人", r"困(在)?(里面|里头|里边|屋里|车里|井里)", r"(锁|关)在.{0,6}(出不去|出不来)", r"(要|想)?跳下(去|来)", r"站在.{0,4}(楼顶|天台|窗台|桥上)",
         r"救命", r"救救", r"出车祸", r"车祸", r"割腕", r"上吊", r"服毒", r"走失", r"(孩子|老人).{0,3}(丢了|不见了)",
@@ -94,8 +101,12 @@ class Emergency:
             "police": "如正在发生违法犯罪或人身安全受到威胁，请立即拨打110报警",
             "medical": "如有人突发疾病或受伤，请立即拨打120急救电话",
             "danger": "如有人身处危险，请立即拨打110求助，如有受伤同时拨打120",
+            "self_harm": ("听到您这样说，我们很担心您。您的安全最重要：如果已经伤害了自己或马上就有危险，请立即拨打120"
+                          "或110；想找人说说心里话，可以拨打心理援助热线" + CRISIS_LINE + "，也请告诉身边信任的人陪着您"),
         }
         lines = [parts[c] for c in self.categories]
+        if self.categories == ("self_harm",):  # a person in crisis: no "emergency" banner, the same numbers
+            return "；".join(lines) + "。12345政务服务热线不能派出救援，有危险请先拨打110或120。"
         return "【紧急情况】" + "；".join(lines) + "。12345政务服务热线不能派出救援，请先拨打" + "、".join(self.numbers) + "。"
 
 
@@ -115,7 +126,7 @@ def detect(text: str) -> Emergency | None:
     numbers: list[str] = []
     for cat in categories:
         numbers.extend(n for n in NUMBERS[cat] if n not in numbers)
-    if "danger" in categories and re.search(r"伤|血|落水|溺水|掉(进|到|在)?.{0,4}(河|水|井|湖|海)|车祸|坍塌", stripped) and "120" not in numbers:
+    if "danger" in categories and re.search(r"伤|血|割腕|上吊|服毒|落水|溺水|掉(进|到|在)?.{0,4}(河|水|井|湖|海)|车祸|坍塌", stripped) and "120" not in numbers:
         numbers.append("120")
     return Emergency(categories=categories, numbers=tuple(numbers))
 

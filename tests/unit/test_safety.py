@@ -64,6 +64,24 @@ def test_ordinary_service_questions_are_not_emergencies(text):
     assert detect(text) is None
 
 
+@pytest.mark.parametrize("text", ["我不想活了", "活着没意思，不如死了算了", "欠了好多钱，活不下去了", "我想自杀"])
+def test_a_person_in_crisis_is_given_the_crisis_line_and_the_emergency_numbers(text):
+    found = detect(text)
+    assert found is not None and found.categories == ("self_harm",), text
+    assert {"110", "120", "12356"} <= set(found.numbers)
+    assert "12356" in found.reply and "120" in found.reply and "担心您" in found.reply
+    assert "【紧急情况】" not in found.reply     # spoken to the person, not announced as an incident
+
+
+@pytest.mark.parametrize("text", ["想死你们了", "办个证累死了", "笑死我了", "急死了，材料还没齐"])
+def test_everyday_exaggerations_are_not_a_crisis(text):
+    assert detect(text) is None
+
+
+def test_self_harm_in_progress_also_gets_an_ambulance():
+    assert "120" in detect("我朋友割腕了").numbers
+
+
 def test_reply_says_the_hotline_cannot_send_help():
     assert "不能派出救援" in detect("着火了").reply
 
