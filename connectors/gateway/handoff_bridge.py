@@ -54,15 +54,15 @@ def queued_message(ticket: dict[str, Any]) -> BotMessage:
                  "callback_payload": CALLBACK_PAYLOAD})
     buttons = [{"title": "不用了，继续问智能助手", "payload": CANCEL_PAYLOAD}]
     if not ticket.get("agents_on_duty"):
-        text = ("现在没有人工坐席在线。您可以留下手机号码和要办的事，工作人员上班后会尽快给您回电；"
-                "也可以继续向我咨询，或稍后拨打" + HOTLINE + "。")
+        text = ("现在没有人工坐席在线。您可以直接发来您的手机号码和要办的事，"
+                "工作人员上班后会尽快给您回电；也可以继续向我咨询，或稍后拨打" + HOTLINE + "。")
     else:
         ahead = max(0, (ticket.get("position") or 1) - 1)
         wait = ticket.get("estimated_wait_seconds") or 0
         text = "已为您转接人工客服。" + (f"您前面还有{ahead}位，" if ahead else "") + \
             ("马上为您接通。" if wait == 0 else f"预计等待约{_minutes(wait)}。")
         if ticket.get("offer_callback"):
-            text += "等待时间较长，您也可以留下手机号码，由工作人员回电。"
+            text += "等待时间较长，您也可以直接发来手机号码，由工作人员回电。"
         text += "等待期间您可以继续向我咨询；说“不用了”可以取消排队。"
     return BotMessage(kind="handoff", text=text, data=data, buttons=buttons)
 
@@ -133,6 +133,8 @@ class HandoffBridge:
             return [await self._cancel(sender)]
         callback = parse_callback(text) if state in (handoff.QUEUED, handoff.CALLBACK) or \
             text.startswith(CALLBACK_PAYLOAD) else None
+        if callback is None and state == handoff.QUEUED and find_mobile(normalize(text)):
+            callback = await self._offered_callback(sender, text)
         if callback is not None:
             return [await self._callback(sender, channel, callback, large_text=large_text)]
         return None
@@ -147,6 +149,19 @@ class HandoffBridge:
             return []
         return [BotMessage(**frame["message"]) for event in events for frame in caller_frames(event)
                 if frame.get("type") == "bot"]
+
+    @staticmethod
+    async def _offered_callback(sender: str, text: str) -> dict[str, str] | None:
+        """A mobile number sent while waiting, after the queue offered a call-back (nobody on duty, or a long
+        wait): the caller did what they were told ("留下手机号码和要办的事"), with or without saying 回电."""
+        try:
+            ticket = await asyncio.to_thread(handoff.ticket, sender)
+        except SQLAlchemyError:
+            return None
+        if not ticket or not ticket.get("offer_callback"):
+            return None
+        clean = normalize(text)
+        return {"phone": find_mobile(clean) or "", "description": mask_text(clean)[:200]}
 
     async def _cancel(self, sender: str) -> BotMessage:
         try:

@@ -118,3 +118,24 @@ def test_a_caller_without_an_agent_gets_no_backlog(gateway):
         assert socket.receive_json()["type"] == "session"
         socket.send_json({"type": "message", "text": "在吗"})
         assert socket.receive_json() == {"type": "typing", "on": True}
+
+
+def test_a_number_left_while_nobody_is_on_duty_is_a_call_back_request(gateway, make_staff):  # noqa: F811
+    session = start(gateway)
+    queue(session["sender"])
+    reply = say(gateway, session, "我电话是138 0477 1234，社保卡补办的事")    # no 回电 in it: as they were told
+    [message] = reply.json()["messages"]
+    assert message["data"]["state"] == "callback_requested" and message["data"]["phone"] == "138****1234"
+    assert "138****1234" in message["text"] and gateway.dialogue.received == []
+    agent = make_staff("agent")
+    row = gateway.get("/api/agent/queue", headers=agent.headers).json()["callbacks"][0]
+    assert row["sender"] == session["sender"] and "社保卡补办" in row["callback_note"]
+
+
+def test_a_number_said_while_an_agent_will_come_soon_goes_to_the_assistant(gateway, make_staff):  # noqa: F811
+    agent = make_staff("agent")
+    assert gateway.post("/api/agent/heartbeat", headers=agent.headers).status_code == 200   # on duty, free
+    session = start(gateway)
+    queue(session["sender"])
+    reply = say(gateway, session, "我的电话是13804771234")                     # e.g. a form's question meanwhile
+    assert [m["text"] for m in reply.json()["messages"]] == ["echo:我的电话是13804771234"]
