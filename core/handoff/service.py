@@ -773,7 +773,9 @@ def _checked_line(role: str, text: str, kind: str, data: dict | None, internal: 
     if not isinstance(kind, str) or not kind or len(kind) > 32:
         raise InvalidInput("消息类型无效。", field="kind")
     data = _check_json_object(data, "data", mask=(role == "caller"))
-    return (mask_text(text) if role == "caller" else text), data
+    # an agent's reply or note is a transcript line like the caller's: an ID or mobile number typed into it is
+    # stored (and sent) masked too; the caller's call-back number is kept apart and revealed with a reason
+    return (mask_text(text) if role in ("caller", "agent") else text), data
 
 
 def _store_line(session: Session, conv: HandoffConversation, role: str, text: str, kind: str, data: dict,
@@ -796,7 +798,7 @@ def add_message(conversation_id: int, role: str, text: str, *, staff: object = N
 
     caller: while queued or connected; the text is masked (core.privacy.mask_text) before it is stored.
     agent: `staff` must hold the connected conversation; `internal=True` makes a note for staff only
-    (the holder or a supervisor, any state), published on `conversation:<sender>:staff`.
+    (the holder or a supervisor, any state), published on `conversation:<sender>:staff`; masked like the caller's.
     assistant / system: what the assistant or the system said, stored as given.
     """
     text, data = _checked_line(role, text, kind, data, internal)

@@ -194,6 +194,20 @@ def test_send_text_and_a_guide_card(staff_client, staff):
     assert preview.status_code == 200 and preview.json()["data"] == expected["data"]
 
 
+def test_personal_data_an_agent_types_is_stored_masked(staff_client, staff):
+    cid = enqueue("s-agent-pii")
+    staff_client.post(f"/api/agent/conversations/{cid}/claim", headers=staff["a1"].headers)
+    for path, text in (("messages", "您的身份证号150102199003071234已核对，回电号码139 1234 5678"),
+                       ("notes", "市民身份证 15010219900307123X，手机+86 13912345678")):
+        sent = staff_client.post(f"/api/agent/conversations/{cid}/{path}", json={"text": text},
+                                 headers=staff["a1"].headers)
+        assert sent.status_code == 200, sent.text
+    stored = staff_client.get(f"/api/agent/conversations/{cid}", headers=staff["sup"].headers).json()["messages"]
+    lines = [m["text"] for m in stored if m["role"] == "agent"]
+    assert lines == ["您的身份证号1501**********1234已核对，回电号码139****5678",
+                     "市民身份证 1501**********123X，手机139****5678"], lines
+
+
 def test_notes_reach_staff_but_never_the_caller(staff_client, staff):
     cid = enqueue("s-note")
     staff_client.post(f"/api/agent/conversations/{cid}/claim", headers=staff["a1"].headers)
