@@ -443,9 +443,7 @@ def reclassify(number: str, staff: Any, level1: str, level2: str, level3: str, *
             raise InvalidTransition("已办结的工单不能重新分类。", state=ticket.state)
         new_department = chosen or routed
         if chosen is None and ticket.state == "returned":
-            refused = {(data or {}).get("department") for data in session.scalars(
-                select(TicketEvent.data).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "return"))}
-            if new_department in refused:
+            if new_department in _returned_by(session, ticket):
                 raise InvalidInput(f"该分类对应的承办单位（{new_department}）已退回此工单，请另选承办单位。",
                                    field="department", department=new_department)
         before = {"level1": ticket.level1, "level2": ticket.level2, "level3": ticket.level3,
@@ -458,6 +456,12 @@ def reclassify(number: str, staff: Any, level1: str, level2: str, level3: str, *
         audit(session, _staff_id(staff), "ticket.reclassify", "ticket", ticket.number, level1=level1,
               level2=level2, level3=level3, department=new_department, before=before)
         return _full_view(session, ticket, today or today_local())
+
+
+def _returned_by(session: Session, ticket: Ticket) -> set[str]:
+    """The departments that have returned this ticket."""
+    return {(data or {}).get("department") for data in session.scalars(
+        select(TicketEvent.data).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "return"))}
 
 
 def reassign(number: str, staff: Any, department: str, *, note: str = "", today: date | None = None) -> dict[str, Any]:
@@ -473,6 +477,9 @@ def reassign(number: str, staff: Any, department: str, *, note: str = "", today:
             raise InvalidInput("请先为工单分类，再选择承办单位。", field="level1")
         if department == ticket.department and ticket.classification != "pending":
             raise InvalidInput(f"工单已由{department}承办。", field="department")
+        if not note and department in _returned_by(session, ticket):  # sent back where it was refused: say why
+            raise InvalidInput(f"{department}已退回此工单。如协调后仍由其承办，请在备注中写明理由；否则请另选承办单位。",
+                               field="note", department=department)
         ticket.classification = "manual"
         old = ticket.department
         text = f"改派：{old or '（无）'} → {department}" + (f"（{mask_text(note)}）" if note else "")

@@ -137,6 +137,9 @@ def test_a_department_returns_a_ticket_and_it_is_dispatched_again(agent):
     seen = public(number)                                                     # the caller sees the state, not why
     assert seen["state_label"] == "退回" and "热力公司" not in str(seen)
     assert seen["progress"][-1]["text"] == "承办单位退回，工单正在重新确定承办单位。"
+    with pytest.raises(InvalidInput) as back_there:                          # reassigned where it was refused
+        desk.reassign(number, agent, "市住房和城乡建设局")
+    assert back_there.value.detail["field"] == "note" and "已退回" in back_there.value.message
 
     with pytest.raises(InvalidInput) as same_again:                          # routing would send it back there
         desk.reclassify(number, agent, *HEATING)
