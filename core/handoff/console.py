@@ -395,10 +395,13 @@ def overview(staff: object, *, now: datetime | None = None) -> dict[str, Any]:
                   for a in accounts if has_role(a, "agent")]
         agents.sort(key=lambda a: (not a["on_duty"], -a["load"], a["name"] or "", a["id"]))
         since = now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
-        ended = dict(session.execute(
-            select(HandoffConversation.state, func.count()).where(HandoffConversation.state.in_((CLOSED, RETURNED)),
-                                                                  HandoffConversation.ended_at >= since)
-            .group_by(HandoffConversation.state)).all())
+        ended: dict[str, int] = {}
+        for state, by_caller, count in session.execute(
+                select(HandoffConversation.state, HandoffConversation.ended_by == "caller", func.count())
+                .where(HandoffConversation.state.in_((CLOSED, RETURNED)), HandoffConversation.ended_at >= since)
+                .group_by(HandoffConversation.state, HandoffConversation.ended_by == "caller")):
+            key = "cancelled" if state == CLOSED and by_caller else state  # the caller gave up waiting
+            ended[key] = ended.get(key, 0) + count
         return {
             "conversations": conversations,
             "queue": {"length": len(waits), "longest_wait_seconds": max(waits, default=0),
@@ -411,6 +414,6 @@ def overview(staff: object, *, now: datetime | None = None) -> dict[str, Any]:
             "agents_on_duty": len(on_duty),
             "slots": len(on_duty) * settings.handoff_max_per_agent,
             "ended_today": {"closed": ended.get(CLOSED, 0), "returned": ended.get(RETURNED, 0),
-                            "since": _iso(since)},
+                            "cancelled": ended.get("cancelled", 0), "since": _iso(since)},
             "at": _iso(now),
         }

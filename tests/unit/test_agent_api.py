@@ -350,6 +350,15 @@ def test_supervisor_overview(staff_client, staff):
     assert agent["on_duty"] is True and agent["capacity"] == get_settings().handoff_max_per_agent
     assert all(c["brief"]["lines"] for c in body["conversations"])
 
+    # the day's ended conversations: a caller who stopped waiting is not counted as closed by staff
+    gave_up, served = enqueue("s-ov3"), talking
+    asyncio.run(handoff.perform(handoff.cancel, "s-ov3"))
+    closed = staff_client.post(f"/api/agent/conversations/{served}/close", json={"wrap_up": "咨询已解答"},
+                               headers=staff["a1"].headers)
+    assert closed.status_code == 200 and gave_up != served
+    ended = staff_client.get("/api/supervisor/overview", headers=staff["sup"].headers).json()["ended_today"]
+    assert (ended["closed"], ended["returned"], ended["cancelled"]) == (1, 0, 1)
+
 
 # -- WS /ws/agent --------------------------------------------------------------------------------------------------
 def receive_until(ws, predicate, limit: int = 10) -> dict:

@@ -727,7 +727,8 @@
     [stat('排队人数', o.queue.length), stat('最长等待', duration(o.queue.longest_wait_seconds), o.queue.overdue > 0),
       stat('平均等待', duration(o.queue.average_wait_seconds)), stat('超时未接', o.queue.overdue, o.queue.overdue > 0),
       stat('在线坐席', o.agents_on_duty), stat('人工接待中', o.connected + '/' + o.slots),
-      stat('待回拨', o.callbacks), stat('今日结束/交还', o.ended_today.closed + '/' + o.ended_today.returned)
+      stat('待回拨', o.callbacks), stat('今日结束/交还/市民取消',
+           o.ended_today.closed + '/' + o.ended_today.returned + '/' + (o.ended_today.cancelled || 0))
     ].forEach(function (li) { stats.appendChild(li); });
 
     var agents = $('sup-agents');
