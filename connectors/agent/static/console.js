@@ -282,7 +282,7 @@
       renderConversation();
     }).catch(function (err) {
       if (S.open === id && err instanceof ApiFail && (err.status === 403 || err.status === 404)) {
-        closeView(err.message);
+        closeView(S.leaving === id ? null : err.message);  // no longer ours because we just transferred it
       } else {
         fail(err);
       }
@@ -539,10 +539,15 @@
         var to = Number($('transfer-to').value);
         if (!to) return;
         stopTyping();
+        S.leaving = id;   // the transfer's own event may re-read the conversation after it stopped being ours
         api('POST', '/api/agent/conversations/' + id + '/transfer', { to_staff_id: to }).then(function (res) {
           loadBoard();
-          closeView('已转接给' + res.conversation.agent_name);
-        }).catch(fail);
+          if (S.open === id) closeView();
+          announce('已转接给' + res.conversation.agent_name);
+        }).catch(function (err) {
+          S.leaving = null;
+          fail(err);
+        });
       }, function () {
         var select = $('transfer-to');
         clear(select);
