@@ -332,7 +332,28 @@ _SYNONYMS = (
     ("快递", "邮寄"), ("自取", "现场领取"), ("自己去拿", "现场领取"), ("自己领", "现场领取"),
 )
 _NEGATION = re.compile(r"不|没|无|暂不|先不")
+# How callers say an option in their own words ("寄到家里", "我自己", "丢了要补", "头一回办"): an answer naming
+# exactly one concept that exactly one option names picks it. Only when nothing matched literally, never when
+# the answer is negated ("不寄了" must not pick the mailing option).
+_CONCEPTS = {
+    "mail": re.compile(r"寄|快递|送达|送到家|到家"),
+    "pickup": re.compile(r"领取|自取|现场|窗口|自己去?(拿|领|取)|去(拿|领|取)"),
+    "self": re.compile(r"本人|我自己|自己(办|来)|^自己$"),
+    "lost": re.compile(r"遗失|丢|找不到|补领|补办"),
+    "damaged": re.compile(r"损坏|损毁|坏了|破了|磨损"),
+    "first": re.compile(r"首次|第一次|头一(次|回)|初次|新办|从来没办过"),
+    "expired": re.compile(r"期满|到期|过期"),
+}
 _ORDINALS = {"1": 0, "一": 0, "2": 1, "二": 1, "3": 2, "三": 2, "4": 3, "四": 3, "5": 4, "五": 4, "6": 5, "六": 5}
+
+
+def _by_concept(text: str, options: Sequence[str]) -> list[str]:
+    said = {name for name, pattern in _CONCEPTS.items() if pattern.search(text)}
+    if len(said) != 1:
+        return []
+    [concept] = said
+    named = [o for o in options if _CONCEPTS[concept].search(o)]
+    return named if len(named) == 1 else []
 
 
 def match_choice(raw: str | None, options: Sequence[str]) -> Check:
@@ -364,6 +385,8 @@ def match_choice(raw: str | None, options: Sequence[str]) -> Check:
             hits.append(option)
     if not hits:
         hits = [o for o in options if len(expanded) >= 2 and expanded in o]
+    if not hits and not _NEGATION.search(text):
+        hits = _by_concept(text, options)
     # a longer option containing a shorter one wins (e.g. 暂不开通 over 开通)
     hits = [h for h in hits if not any(h != o and h in o for o in hits)]
     if len(hits) == 1:

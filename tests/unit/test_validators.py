@@ -207,3 +207,24 @@ def test_cross_check_same_person_fields():
     errors = v.cross_check(fields, data, today=TODAY)
     assert list(errors) == ["applicant_id_number"] and "性别" in errors["applicant_id_number"]
     assert v.cross_check(fields, {**data, "applicant_gender": "男"}, today=TODAY) == {}
+
+
+@pytest.mark.parametrize(("said", "options", "picked"), [
+    ("寄到家里", ["网点现场领取", "免费邮寄到家"], "免费邮寄到家"),
+    ("给我寄过来", ["窗口领取", "邮寄到家"], "邮寄到家"),
+    ("自己去拿", ["窗口自取", "邮寄送达"], "窗口自取"),
+    ("我自己", ["本人", "监护人代办", "委托他人代办"], "本人"),
+    ("丢了 要补", ["有效期满换领", "遗失补领", "损坏换领", "登记项目变更换领"], "遗失补领"),
+    ("过期了", ["有效期满换领", "遗失补领", "损坏换领", "登记项目变更换领"], "有效期满换领"),
+    ("头一回办", ["新办", "变更", "延续"], "新办"),
+])
+def test_a_choice_said_in_the_callers_own_words_is_understood(said, options, picked):
+    assert v.match_choice(said, options).value == picked
+
+
+@pytest.mark.parametrize(("said", "options"), [
+    ("不要寄", ["窗口自取", "邮寄送达"]),                    # negated: never the option it names
+    ("丢了还是坏了", ["有效期满换领", "遗失补领", "损坏换领"]),          # two concepts: ask again
+])
+def test_own_words_that_do_not_pick_one_option_are_asked_again(said, options):
+    assert v.match_choice(said, options).ok is False
