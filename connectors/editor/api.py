@@ -171,13 +171,18 @@ def evaluate(staff: GuideStaff, body: EvaluateRequest) -> dict:
 @router.post("/preview")
 def preview(staff: GuideStaff, body: PreviewRequest) -> dict:
     """The one-time notice (text, spoken form, printable page) of a guide as edited, before it is saved."""
-    guide, errors = field_errors(body.guide)
+    guide, errors = field_errors(_content(body.guide))
     if guide is None:
         return {"valid": False, "errors": errors}
     answer = compose(parse_notice_query(guide, ",".join(body.items),
                                         ",".join(f"{k}:{v}" for k, v in body.situation.items())))
     return {"valid": True, "errors": [], "text": answer["text"], "speech": answer["speech"],
             "html": render_notice(answer), "data": answer["data"]}
+
+
+def _content(body: object) -> object:
+    """A guide as GET returns it, without what the store adds (version, meta): it can be sent back as it is."""
+    return {k: v for k, v in body.items() if k not in ("version", "meta")} if isinstance(body, dict) else body
 
 
 @router.get("/{name}")
@@ -193,7 +198,7 @@ def get_draft(staff: GuideStaff, name: Name) -> dict:
 @router.put("/{name}/draft")
 def put_draft(staff: GuideStaff, name: Name, body: Annotated[dict[str, Any], Body()],
               note: str = Query("", max_length=500)) -> dict:
-    content = {k: v for k, v in body.items() if k not in ("version", "meta")}
+    content = _content(body)
     return _flat(_call(store.save_draft, name, content, staff, note=note))
 
 

@@ -59,7 +59,24 @@ def test_edit_review_publish_versions_diff_rollback(api):
     detail = refused.json()["detail"]
     assert detail["code"] == "guide_invalid"
     errors = {e["field"]: e["message"] for e in detail["errors"]}
-    assert errors["fee"] == "必填" and errors[f"materials.{len(bad['materials']) - 1}.form"].startswith("只能是")
+    assert errors["fee"] == "必填" and errors[f"materials.{len(bad['materials']) - 1}.form"] == \
+        "只能是：原件、复印件、原件及复印件、电子证照或原件、电子版"
+    # blank names and windows, a wall of text, the same material twice: said in Chinese, field by field
+    blank = copy.deepcopy(body)
+    blank["materials"][0]["name"] = "   "
+    blank["code"] = ""
+    blank["where"]["windows"][0] = ""
+    blank["deferral_note"] = "字" * 5000
+    blank["disclaimer"] = "以本指南为准"
+    refused = client.put(URL + "/draft", json=blank, headers=users["editor"])
+    assert refused.status_code == 422
+    errors = {e["field"]: e["message"] for e in refused.json()["detail"]["errors"]}
+    assert errors == {"materials.0.name": "不能为空", "code": "不能为空", "where.windows.0": "不能为空",
+                      "deferral_note": "不能超过2000个字", "disclaimer": "须注明以内蒙古政务服务网公布的办事指南为准"}
+    twice = copy.deepcopy(body)
+    twice["materials"].append(copy.deepcopy(twice["materials"][0]))
+    errors = client.put(URL + "/draft", json=twice, headers=users["editor"]).json()["detail"]["errors"]
+    assert errors == [{"field": "materials", "message": f"材料“{twice['materials'][0]['name']}”重复列出"}]
 
     assert client.post(URL + "/submit", json={"note": "补充照片要求"}, headers=users["editor"]).status_code == 200
     denied = client.post(URL + "/publish", headers=users["editor"])
@@ -85,8 +102,7 @@ def test_edit_review_publish_versions_diff_rollback(api):
 
 def test_preview_shows_the_notice_and_its_spoken_form(api):
     client, users = api
-    guide = client.get(URL, headers=users["editor"]).json()
-    guide.pop("version"), guide.pop("meta")
+    guide = client.get(URL, headers=users["editor"]).json()      # sent back as GET gave it (version, meta)
     guide["fee"] = "免费"
     shown = client.post("/api/guides/preview", json={"guide": guide}, headers=users["editor"]).json()
     assert shown["valid"] and "收费标准：免费" in shown["text"] and shown["speech"].startswith("办理" + NAME)

@@ -126,12 +126,12 @@ def _form_field(raw: dict, name: str) -> dict:
 
 
 @pytest.mark.parametrize("when, expected", [
-    ({"no_such_field": ["开通"]}, "names unknown form field 'no_such_field'"),
-    ({"agent_name": ["李芳"]}, "must come earlier in the form"),                # a later field
-    ({"delivery_address": ["x"]}, "must come earlier in the form"),            # itself
-    ({"applicant_phone": ["13700001234"]}, "a condition needs a choice field"),
-    ({"service_type": ["补办"]}, "are not options of 'service_type'"),
-    ({"service_type": []}, "list at least one option"),
+    ({"no_such_field": ["开通"]}, "没有这个表单字段“no_such_field”"),
+    ({"agent_name": ["李芳"]}, "须排在“delivery_address”之前"),                # a later field
+    ({"delivery_address": ["x"]}, "须排在“delivery_address”之前"),            # itself
+    ({"applicant_phone": ["13700001234"]}, "条件只能用选择题字段"),
+    ({"service_type": ["补办"]}, "不是“service_type”的选项"),
+    ({"service_type": []}, "请至少列出“service_type”的一个选项"),
 ])
 def test_form_conditions_are_checked(tmp_path, when, expected):
     raw = _sscard_guide()
@@ -141,7 +141,7 @@ def test_form_conditions_are_checked(tmp_path, when, expected):
     with pytest.raises(GuideError) as info:
         load_guide(path)
     message = str(info.value)
-    assert message.startswith("when_guide.yaml:") and "form field 'delivery_address'" in message
+    assert message.startswith("when_guide.yaml:") and "表单字段“delivery_address”" in message
     assert expected in message, message
 
 
@@ -150,5 +150,5 @@ def test_a_condition_needs_its_choice_wherever_the_field_is_asked(tmp_path):
     _form_field(raw, "delivery_address")["items"] = ["社会保障卡挂失"]   # delivery_method is not asked for 挂失
     path = tmp_path / "when_items.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(GuideError, match="is not asked for every item"):
+    with pytest.raises(GuideError, match="都要先问"):
         load_guide(path)
