@@ -11,6 +11,7 @@ from actions.knowledge import is_acknowledgement, understand
 from actions.messages import HotlineAction, button, say
 from core.guides import unanswered
 from core.settings import HOTLINE
+from knowledge.notice import asks_materials
 from nlu.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,22 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
             count += 1
             replies = []
     return count
+
+
+class ActionCapabilities(HotlineAction):
+    """"我能问什么" (or its button), unless it was a short "要带什么" about the guide in focus, which the classifier
+    can take for the same intent: then the guide's material list is what the caller asked for."""
+
+    def name(self) -> str:
+        return "action_capabilities"
+
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if asks_materials(tracker.latest_message.get("text") or ""):
+            events = understand(dispatcher, tracker, search=False)
+            if events is not None:
+                return events
+        dispatcher.utter_message(response="utter_capabilities")
+        return []
 
 
 class ActionFallback(HotlineAction):

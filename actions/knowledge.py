@@ -19,7 +19,8 @@ from actions.messages import HotlineAction, button, say
 from core.guides import live as guide_store, unanswered
 from knowledge.catalog import get_catalog
 from knowledge.items import detect_items, mentioned_items, parse_item_list, without_item_mentions
-from knowledge.notice import Selection, compose, detail_text, detect_aspect, detect_situation, next_question
+from knowledge.notice import (Selection, asks_materials, compose, detail_text, detect_aspect, detect_situation,
+                              next_question)
 from knowledge.retrieval import get_retriever, warm_up
 from knowledge.schema import Guide
 from nlu.textnorm import normalize
@@ -187,6 +188,8 @@ def follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, current: Guide
             ask_items(dispatcher, current)
             return [], result
         return _answer(dispatcher, tracker, sel), result
+    if asks_materials(text):  # "要带什么": the material list again, for the items and situation chosen so far
+        return _answer(dispatcher, tracker, _selection_from_slots(tracker, current)), result
     if aspect and len(normalize(text)) <= 15:
         events = answer_detail(dispatcher, tracker, current, aspect, named)
         if asked and asked in {s.id for s in current.situations}:  # answer, then the open question again

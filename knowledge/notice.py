@@ -221,6 +221,17 @@ ASPECTS = {
 }
 
 
+# "要带什么", "拿什么去", "需要啥", "要啥材料", "都要什么": the caller asks again what to bring for the guide in focus
+_MATERIALS = re.compile(r"(材料|东西|证件|资料|证明).{0,3}(什么|啥|哪些|哪几)|(什么|啥|哪些|哪几样)(材料|东西|证件|资料|证明)|"
+                        r"(带|拿|准备|需要|都要|还要|要)(些|点)?(什么|啥|哪些)(去|过去|来)?[吗呢啊呀吧]*$")
+
+
+def asks_materials(text: str) -> bool:
+    """A short follow-up asking what to bring (the guide's material list), with no other detail in it."""
+    clean = normalize(text).rstrip("？?。！!，, ")
+    return len(clean) <= 12 and bool(_MATERIALS.search(clean)) and detect_aspect(clean) is None
+
+
 def detect_aspect(text: str) -> str | None:
     """Which detail of a guide a short follow-up asks about, or None."""
     clean = normalize(text)

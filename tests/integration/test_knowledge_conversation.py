@@ -75,6 +75,16 @@ def test_follow_ups_refer_to_the_current_guide(conversation):
         assert word in reply["text"]
 
 
+def test_asking_again_what_to_bring_gets_the_material_list_of_the_current_guide(conversation):
+    first = _answer_after_clarify(conversation, "社保卡丢了怎么补办")
+    guide = first["data"]["guide"]
+    for question in ("要带什么", "拿什么去", "带啥", "要啥材料", "都要什么"):   # as callers ask it, short
+        again = _answer(conversation.say(question))
+        assert again["data"]["guide"] == guide, question
+        assert [m["name"] for m in again["data"]["materials"]] == [m["name"] for m in first["data"]["materials"]]
+    assert conversation.say("你能做什么")[-1]["kind"] == "capabilities"      # the real question still works
+
+
 def test_what_if_follow_up_changes_the_situation(conversation):
     _answer_after_clarify(conversation, "孩子出生了要办什么", option_index=0)
     answer = _answer(conversation.say("那如果是外地户口呢"))
