@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import is_acknowledgement, understand
+from actions.knowledge import is_acknowledgement, pending_question, understand
 from actions.messages import HotlineAction, button, say
 from core.guides import unanswered
 from core.settings import HOTLINE
@@ -40,6 +40,22 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
             count += 1
             replies = []
     return count
+
+
+class ActionGreet(HotlineAction):
+    """A greeting, unless it answered the question just asked about the guide in focus ("结婚了" to "父母是否已经
+    登记结婚？" can read as a greeting to the classifier): then the answer it gives is taken."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if pending_question(tracker).get("guide"):
+            events = understand(dispatcher, tracker, search=False)
+            if events is not None:
+                return events
+        dispatcher.utter_message(response="utter_greet")
+        return []
 
 
 class ActionCapabilities(HotlineAction):

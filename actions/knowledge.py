@@ -20,7 +20,7 @@ from core.guides import live as guide_store, unanswered
 from knowledge.catalog import get_catalog
 from knowledge.items import detect_items, mentioned_items, parse_item_list, without_item_mentions
 from knowledge.notice import (Selection, asks_materials, compose, detail_text, detect_aspect, detect_situation,
-                              next_question)
+                              material_asked, material_check, materials, next_question)
 from knowledge.retrieval import get_retriever, warm_up
 from knowledge.schema import Guide
 from nlu.textnorm import normalize
@@ -160,6 +160,24 @@ def answer_detail(dispatcher: CollectingDispatcher, tracker: Tracker, guide: Gui
     return []
 
 
+def answer_material_check(dispatcher: CollectingDispatcher, tracker: Tracker, guide: Guide, thing: str) -> list:
+    """Whether `thing` is on the guide's material list for the selection so far, said from the list itself."""
+    sel = _selection_from_slots(tracker, guide)
+    found, on_list = material_check(sel, thing)
+    if on_list:
+        lines = [f"• {m['name']}（{m['form']}" + (f"，{m['count']}份" if m["count"] > 1 else "")
+                 + (f"；仅限：{m['condition']}" if m.get("conditional") and m.get("condition") else "") + "）"
+                 for m in found]
+        text = f"需要。{guide.name}的材料清单中有：\n" + "\n".join(lines)
+    else:
+        text = (f"{guide.name}的材料清单中没有“{thing}”。按您目前的情形共需准备{len(materials(sel))}项材料，"
+                "您可以说“要带什么”查看完整清单；以窗口一次性告知为准。")
+    say(dispatcher, "guide_detail", text, data={"guide": guide.name, "aspect": "material_check", "thing": thing,
+                                                 "found": on_list, "materials": [m["name"] for m in found],
+                                                 "speech": text})
+    return []
+
+
 def follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, current: Guide, text: str,
               *, variant: bool = False, result: dict | None = None) -> tuple[list | None, dict | None]:
     """Treat the message as a follow-up about the guide in focus, if it is one.
@@ -170,6 +188,9 @@ def follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, current: Guide
     pending = pending_question(tracker)
     asked = pending.get("question") if pending.get("guide") == current.name else None
     named = mentioned_items(current, text)
+    thing = material_asked(text)
+    if thing and not named:  # "还要照片吗": that one thing, looked up in the material list
+        return answer_material_check(dispatcher, tracker, current, thing), result
     aspect = detect_aspect(text)
     # naming two or more items of the bundle in focus picks them, as an answer to "which items" does
     items = detect_items(current, text, expecting=asked == "items" or (len(named) >= 2 and aspect is None))
@@ -314,6 +335,9 @@ class ActionAnswerDetail(HotlineAction):
             say(dispatcher, "clarify", "请问您问的是办理哪一项业务？例如“身份证换领”或“退休一件事”。",
                 data={"question": "guide"})
             return []
+        thing = material_asked(tracker.latest_message.get("text") or "")
+        if thing:  # "还要照片吗" taken for a fee or time question: it asks about the material list
+            return answer_material_check(dispatcher, tracker, guide, thing)
         return answer_detail(dispatcher, tracker, guide, intent or "ask_fee")
 
 

@@ -78,7 +78,10 @@ def detect_situation(guide: Guide, text: str) -> dict[str, str]:
     for situation in guide.situations:
         scored = []
         for option in situation.options:
-            overlap = len(words & _keywords(option.label))
+            label_words = _keywords(option.label)
+            # a word of the caller's inside a longer word of the label counts too: once the search index has taught
+            # jieba the guides' vocabulary, "已登记结婚" is one word and "结婚了" would not meet it
+            overlap = len(words & label_words) + sum(1 for w in words - label_words if w in option.label)
             if overlap and bool(NEGATION.search(option.label)) == negated:
                 overlap += 1
             scored.append((overlap, option.value))
@@ -224,6 +227,35 @@ ASPECTS = {
 # "要带什么", "拿什么去", "需要啥", "要啥材料", "都要什么": the caller asks again what to bring for the guide in focus
 _MATERIALS = re.compile(r"(材料|东西|证件|资料|证明).{0,3}(什么|啥|哪些|哪几)|(什么|啥|哪些|哪几样)(材料|东西|证件|资料|证明)|"
                         r"(带|拿|准备|需要|都要|还要|要)(些|点)?(什么|啥|哪些)(去|过去|来)?[吗呢啊呀吧]*$")
+
+
+# "还要照片吗", "要带户口本吗", "需要身份证吗": is one thing on the material list of the guide in focus
+_MATERIAL_CHECK = re.compile(r"^(?:那|那么)?(?:还|也)?(?:要|需要|得|用)(?:带|交|提供|准备|拿|提交)?(?:上)?"
+                             r"(?P<thing>[\u4e00-\u9fff]{1,8}?)(?:吗|么|不|嘛)$")
+# what callers call a material -> words its name in a guide uses
+_MATERIAL_WORDS = {
+    "照片": ("照片", "相片", "免冠"), "相片": ("照片", "相片", "免冠"), "身份证": ("身份证", "身份证件"),
+    "户口本": ("户口簿", "户口本", "户籍"), "户口簿": ("户口簿", "户口本", "户籍"), "结婚证": ("结婚证", "婚姻"),
+    "出生证": ("出生医学证明", "出生证"), "社保卡": ("社会保障卡", "社保卡"), "驾驶证": ("驾驶证",),
+    "营业执照": ("营业执照",), "银行卡": ("银行卡", "银行账户", "存折"), "合同": ("合同",), "房产证": ("不动产权", "房产证", "房屋所有权"),
+}
+
+
+def material_asked(text: str) -> str | None:
+    """The thing a "要X吗" follow-up asks about (照片, 户口本 ...), or None."""
+    m = _MATERIAL_CHECK.match(normalize(text).rstrip("？?。！!，, "))
+    if not m:
+        return None
+    thing = re.sub(r"^(本人|我的|我|他的|孩子的)", "", m.group("thing"))
+    return thing if len(thing) >= 2 and detect_aspect(thing) is None and thing not in ("什么", "多久", "多少") \
+        else None
+
+
+def material_check(sel: Selection, thing: str) -> tuple[list[dict], bool]:
+    """(the materials of the selection that match `thing`, whether any did)."""
+    words = _MATERIAL_WORDS.get(thing, (thing,))
+    found = [m for m in materials(sel) if any(w in m["name"] for w in words)]
+    return found, bool(found)
 
 
 def asks_materials(text: str) -> bool:

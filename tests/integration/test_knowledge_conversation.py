@@ -85,6 +85,27 @@ def test_asking_again_what_to_bring_gets_the_material_list_of_the_current_guide(
     assert conversation.say("你能做什么")[-1]["kind"] == "capabilities"      # the real question still works
 
 
+def test_is_this_on_the_list_is_answered_from_the_material_list(conversation):
+    first = _answer_after_clarify(conversation, "社保卡丢了怎么补办")
+    guide, names = first["data"]["guide"], [m["name"] for m in first["data"]["materials"]]
+    [on_list] = conversation.say("要身份证吗")                                   # not the 身份证 guide
+    assert on_list["kind"] == "guide_detail" and on_list["data"]["guide"] == guide
+    assert on_list["data"]["found"] is True and on_list["text"].startswith("需要")
+    assert on_list["data"]["materials"] and set(on_list["data"]["materials"]) <= set(names)
+    [missing] = conversation.say("还要户口本吗")
+    assert missing["data"]["aspect"] == "material_check" and missing["data"]["guide"] == guide
+    assert missing["data"]["found"] is (any("户口" in n for n in names))
+    assert ("没有“户口本”" in missing["text"]) is not missing["data"]["found"]
+
+
+def test_a_typed_answer_to_the_situation_question_is_taken_whatever_it_sounds_like(conversation):
+    [question] = conversation.say("孩子刚出生要办什么手续")
+    assert question["kind"] == "clarify" and question["data"]["question"] == "marriage"
+    answer = _answer(conversation.say("结婚了"))                                 # not taken for a greeting
+    assert answer["data"]["guide"] == "新生儿出生一件事" and answer["data"]["situation"]["marriage"] == "married"
+    assert conversation.say("你好")[-1]["kind"] == "greeting"                  # nothing asked now: a greeting
+
+
 def test_what_if_follow_up_changes_the_situation(conversation):
     _answer_after_clarify(conversation, "孩子出生了要办什么", option_index=0)
     answer = _answer(conversation.say("那如果是外地户口呢"))
