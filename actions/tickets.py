@@ -117,6 +117,11 @@ class ValidateTicketForm(HotlineAction):
         outcome = intake.interpret(text, data, asked, intent=intent, confidence=confidence)
         if outcome.interrupt:
             return []
+        if outcome.withdrawn:   # "不是投诉，我就问问": answer what they asked, offer to drop the ticket, store nothing
+            answered = understand(dispatcher, tracker, search=True) if outcome.question else None
+            say(dispatcher, "ticket_edit", "好的。如果您只是咨询、不需要登记诉求，请点“取消登记”；需要继续登记，"
+                "请直接回答刚才的问题。", buttons=[button("取消登记", "/cancel_application"), button("继续登记")])
+            return (answered or []) + keep
         events: list = []
         if outcome.question:   # a side question: answer it, keep the ticket, ask again
             answered = understand(dispatcher, tracker, search=True)

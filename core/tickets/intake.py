@@ -59,7 +59,10 @@ _AFFIRM = re.compile(r"^(?:确认|确定|提交|确认提交|确认无误|没问
 _EDIT = re.compile(r"^(?:修改|改一下|不对|有误|有错|错了|要改|更改|不正确)")
 _NOT_A_NAME = re.compile(r"确认|提交|好的|可以|不用|不要|没有|知道|什么|怎么|为什么|谢谢|你好|您好|继续|暂停|取消|修改|人工|投诉|举报")
 _QUESTION = re.compile(r"[？?]|(?:吗|呢|么)$|^(?:请问|怎么|如何|为什么|为啥|能不能|可不可以|是不是|需不需要|要不要)|"
-                       r"什么材料|多久|多长时间|在哪办|怎么办理|多少钱|几个工作日")
+                       r"什么材料|多久|多长时间|在哪办|怎么办理|多少钱|几个工作日|怎么补|怎么办$|咋办|咋补|咋弄|咋申请|怎么申请")
+# "不是投诉，我就问问", "我是问社保卡怎么补": the caller did not mean to file anything
+_WITHDRAW = re.compile(r"不是(?:要)?(?:投诉|举报|反映|登记)|不(?:要|用|想)?(?:投诉|举报|登记)了|"
+                       r"(?:我|就|只)(?:是)?(?:想)?问(?:问|一下)|我是(?:想)?问|只是咨询|就是咨询")
 _FILLER = re.compile(r"^(?:嗯|啊|哦|呃|那个|就是|是|在|就在|地址是|地点是|是在)+|[。！!]+$")
 
 
@@ -70,6 +73,7 @@ class Outcome:
     errors: dict[str, str] = field(default_factory=dict)    # field -> why the answer was not taken
     interrupt: bool = False                                  # not an answer: the conversation handles it
     question: bool = False                                   # a side question to answer, then ask again
+    withdrawn: bool = False                                  # "不是投诉，我就问问": offer to cancel, keep nothing
     confirmed: bool = False
     edit_requested: bool = False
     unclear: bool = False
@@ -132,6 +136,10 @@ def interpret(text: str, data: dict[str, Any], asked: str | None, *, intent: str
         out.unclear = True
         return out
     rest = clean
+    if _WITHDRAW.search(clean) and asked != "description" and not _TYPE_CHANGE.search(clean):
+        out.withdrawn = True
+        out.question = bool(_QUESTION.search(clean) or re.search(r"怎么|咋|如何|哪里|哪儿|多久|要带", clean))
+        return out
     # -- several fields from one message, and corrections, whatever was asked ---------------------------------
     change = _TYPE_CHANGE.search(rest)
     if change:
@@ -246,7 +254,8 @@ def _answer(out: Outcome, data: dict[str, Any], asked: str, residual: str, raw: 
             out.updates["anonymous"] = data.get("appeal_type") == "举报"
             return
         name = re.sub(r"^(?:我|我是|叫|姓)+", "", residual)
-        if re.fullmatch(r"[\u4e00-\u9fa5·]{1,8}", name) and not _AFFIRM.match(name) and not _NOT_A_NAME.search(name):
+        if re.fullmatch(r"[\u4e00-\u9fa5·]{1,8}", name) and not _AFFIRM.match(name) and not _NOT_A_NAME.search(name) \
+                and find_time(name) is None:   # "去年十月开始": a late answer to "when", not a name
             _set(out, data, "caller_name", name)
         else:
             out.errors["caller_name"] = "请告诉我您的姓名或称呼，如“王女士”；不想留名请说“不留”。"

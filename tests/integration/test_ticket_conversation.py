@@ -105,3 +105,17 @@ def test_police_matters_and_emergencies_are_not_filed(conversation):
     assert "110" in emergency["data"]["numbers"]
     complaint = conversation.say("120急救车来得太慢了我要投诉")
     assert "emergency" not in [m["kind"] for m in complaint] and last(complaint, "ticket_started")
+
+
+def test_a_caller_who_only_wanted_to_ask_is_answered_and_offered_to_drop_the_ticket(live_gateway):
+    convo = Conversation(live_gateway)
+    messages = convo.say("我要投诉，春晖小区门口的垃圾站好几天没人清运了")
+    asked = last(messages, "ticket_question")["data"]["field"]
+    reply = convo.say("不是投诉，我是问社保卡丢了怎么补")
+    offer = last(reply, "ticket_edit")
+    assert [b["title"] for b in offer["buttons"]] == ["取消登记", "继续登记"]
+    assert any(m["kind"] in ("guide_answer", "clarify") and m["data"].get("guide") == "社会保障卡居民服务一件事"
+               for m in reply), [m["kind"] for m in reply]
+    assert last(reply, "ticket_question")["data"]["field"] == asked       # nothing was taken as the answer
+    gone = convo.say("/cancel_application")
+    assert not any(m["kind"] == "ticket_created" for m in gone)

@@ -99,3 +99,24 @@ def test_the_summary_masks_the_phone_and_confirm_submits():
     assert rows["phone"] == "139****1207" and "13947761207" not in intake.summary_text(data)
     assert interpret("确认提交", data, CONFIRM).confirmed
     assert interpret("不对", data, CONFIRM).edit_requested
+
+
+@pytest.mark.parametrize(("text", "asked", "question"), [
+    ("我是问社保卡怎么补", "address", True),          # a service question, not where the problem is
+    ("不是投诉 我就问问", "occurred", False),
+    ("我不投诉了", "caller_name", False),
+])
+def test_a_caller_who_did_not_mean_to_file_is_not_recorded(text, asked, question):
+    out = intake.interpret(text, {"appeal_type": "投诉", "description": "噪音扰民"}, asked)
+    assert out.withdrawn and out.question is question and not out.updates and not out.errors
+
+
+def test_a_type_change_is_not_taken_for_a_withdrawal():
+    out = intake.interpret("不是投诉，是举报", {"appeal_type": "投诉", "description": "噪音扰民"}, "address")
+    assert not out.withdrawn and out.updates == {"appeal_type": "举报"}
+
+
+def test_a_late_answer_about_when_is_not_taken_for_a_name():
+    out = intake.interpret("去年十月开始", {"appeal_type": "投诉", "description": "拖欠工资"}, "caller_name")
+    assert "caller_name" in out.errors and not out.updates
+    assert intake.interpret("李月", {"appeal_type": "投诉"}, "caller_name").updates == {"caller_name": "李月"}
