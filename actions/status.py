@@ -87,6 +87,10 @@ def status_text(view: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# "编号我忘了", "真不记得了 找不到了": the caller has no number to give
+_NO_NUMBER = re.compile(r"忘|不记得|记不清|记不住|找不到|找不着|不知道|没有编号|没编号|丢了|弄丢")
+
+
 class ValidateStatusForm(HotlineAction):
     def name(self) -> str:
         return "validate_status_form"
@@ -126,6 +130,13 @@ class ValidateStatusForm(HotlineAction):
     @staticmethod
     def _explain(dispatcher: CollectingDispatcher, asked: str, text: str, number: str | None) -> None:
         if asked == "status_number":
+            if _NO_NUMBER.search(normalize(text)):   # asking again for what they do not have would go round in circles
+                hint = ("没有编号也有办法：受理编号在提交成功的回执和短信里，工单编号在登记成功的短信里；都找不到的话，"
+                        "可以带上身份证到受理窗口查询，或者转人工，由坐席帮您查找。")
+                say(dispatcher, "form_invalid", hint, data={"form": "status", "field": "number", "reason": hint,
+                                                             "no_number": True},
+                    buttons=[button("转人工", "/request_human"), button("不查了", "/cancel_application")])
+                return
             hint = ("受理编号共18位：NM加8位日期再加8位字母或数字，例如NM20250301ABCD2345，可在提交成功的回执中找到；"
                     "工单编号共16位：GD加8位日期再加6位字母或数字，例如GD20261130K7P3QX。")
             if _NUMBER_LIKE.search(_compact(text)):

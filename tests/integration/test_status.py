@@ -88,6 +88,15 @@ def test_status_question_can_be_cancelled(conversation):
     assert of_kind(messages, "status_cancelled"), pretty(messages)
 
 
+def test_a_caller_without_the_number_is_told_where_to_find_it_and_offered_a_person(conversation):
+    conversation.say("查询办件进度")
+    [told] = of_kind(conversation.say("编号我忘了"), "form_invalid")
+    assert told["data"]["no_number"] is True and "回执" in told["text"] and "转人工" in told["text"]
+    assert [b["title"] for b in told["buttons"]] == ["转人工", "不查了"]
+    messages = conversation.say(told["buttons"][1]["payload"])
+    assert of_kind(messages, "status_cancelled"), pretty(messages)
+
+
 # -- the pluggable source: HTTP adapter against a fake 一窗受理 system ------------------------------------------
 @pytest.fixture
 def fake():
