@@ -171,6 +171,37 @@ def test_large_text_mode_scales_and_is_remembered(live_gateway, browser):
     WebDriverWait(browser, PAGE_TIMEOUT).until(lambda d: font_px(d, "hotline-log") == normal_log)
 
 
+# every element of the widget that shows text of its own, with its computed size
+SMALLEST_TEXT_JS = """
+const out = [];
+for (const el of document.querySelectorAll('#hotline-root *')) {
+  const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+  const box = el.getBoundingClientRect();
+  if (!own || !box.width || !box.height || el.closest('.hotline-sr')) continue;
+  out.push([parseFloat(getComputedStyle(el).fontSize), el.className || el.tagName, el.textContent.trim().slice(0, 20)]);
+}
+return out;
+"""
+
+
+def test_no_text_in_a_guide_answer_is_smaller_than_14px(live_gateway, browser):
+    """Many callers are elderly: the answer they came for (materials, notes, conditions, badges) is readable
+    without the large-text mode."""
+    open_widget(browser, live_gateway)
+    say(browser, "孩子刚出生要办什么手续")
+    buttons = enabled_quick_replies(browser)
+    if buttons:   # the situation question: any answer, for the full notice with its conditions and notes
+        before = snapshot(browser)
+        buttons[0].click()
+        wait_for_reply(browser, before)
+    for details in browser.find_elements(By.CSS_SELECTOR, "#hotline-log details"):
+        browser.execute_script("arguments[0].open = true", details)
+    sizes = browser.execute_script(SMALLEST_TEXT_JS)
+    assert len(sizes) > 20, sizes
+    small = [s for s in sizes if s[0] < 14]
+    assert not small, small
+
+
 def test_markup_in_messages_renders_as_text(live_gateway, browser):
     open_widget(browser, live_gateway)
     say(browser, XSS)
