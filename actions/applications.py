@@ -400,6 +400,10 @@ class ActionSubmitApplication(HotlineAction):
                 if state in ("filling", "paused"):
                     say(dispatcher, "application_incomplete", "您的申请表还没有填写完整，说“继续填表”即可接着填写。",
                         buttons=[button("继续填表", "/resume_application")])
+                elif tracker.get_slot("ticket_state") == "submitted" and tracker.get_slot("ticket_number"):
+                    number = tracker.get_slot("ticket_number")   # "确认提交" again after filing an appeal
+                    say(dispatcher, "ticket_status", f"您的诉求已经登记，工单编号：{number}，无需重复提交。",
+                        data={"number": number}, buttons=[button("查询工单进度", "/check_status")])
                 else:
                     say(dispatcher, "application_none", "目前没有待提交的申请表。请问您要申请办理哪一件事？",
                         buttons=[button(n, f"我要申请{n}") for n in featured()])

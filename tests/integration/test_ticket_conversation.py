@@ -107,6 +107,14 @@ def test_police_matters_and_emergencies_are_not_filed(conversation):
     assert "emergency" not in [m["kind"] for m in complaint] and last(complaint, "ticket_started")
 
 
+def test_confirming_again_after_filing_says_the_appeal_is_registered(live_gateway):
+    convo = Conversation(live_gateway)
+    created = file_through(convo, "我要投诉，春晖小区门口的垃圾站好几天没人清运了", ANSWERS)
+    again = convo.say("确认提交")
+    assert [m["kind"] for m in again] == ["ticket_status"], again
+    assert created["data"]["number"] in again[0]["text"] and "无需重复提交" in again[0]["text"]
+
+
 def test_a_caller_who_only_wanted_to_ask_is_answered_and_offered_to_drop_the_ticket(live_gateway):
     convo = Conversation(live_gateway)
     messages = convo.say("我要投诉，春晖小区门口的垃圾站好几天没人清运了")
