@@ -134,6 +134,7 @@
     var q = $('search-q').value.trim(), state = $('search-state').value;
     return api('GET', '/api/guides?q=' + encodeURIComponent(q) + '&state=' + encodeURIComponent(state)).then(function (data) {
       S.list = data.guides; S.canPublish = data.can_publish;
+      if (!q && !state) S.names = data.guides.map(function (g) { return g.name; });  // every guide, for the queue
       var list = $('guide-list');
       clear(list);
       data.guides.forEach(function (g) {
@@ -549,8 +550,12 @@
   function queueActions(g) {
     var box = el('div', {});
     var select = el('select', { 'aria-label': '加到哪份指南', id: 'queue-guide-' + g.id });
-    S.list.forEach(function (item) { select.appendChild(el('option', { value: item.name, text: item.name })); });
-    if (g.suggestions.length) select.value = g.suggestions[0];
+    // no guide is preselected unless the search suggested one: a click must never file the question under a guess
+    select.appendChild(el('option', { value: '', text: '请选择指南…' }));
+    (S.names || S.list.map(function (item) { return item.name; })).forEach(function (name) {
+      select.appendChild(el('option', { value: name, text: name }));
+    });
+    select.value = g.suggestions.length ? g.suggestions[0] : '';
     var question = el('input', { 'aria-label': '示例问题', id: 'queue-question-' + g.id, maxlength: '300' });
     question.value = g.text;
     function act(action, extra) {
@@ -564,7 +569,10 @@
       }).catch(fail);
     }
     var asExample = el('button', { type: 'button', className: 'primary small', text: '加为示例问题' });
-    asExample.addEventListener('click', function () { act('example', { guide: select.value, question: question.value.trim() }); });
+    asExample.addEventListener('click', function () {
+      if (!select.value) { showAlert('请先选择要把这个问题加到哪份指南。'); select.focus(); return; }
+      act('example', { guide: select.value, question: question.value.trim() });
+    });
     var request = el('button', { type: 'button', className: 'secondary small', text: '提新指南需求' });
     request.addEventListener('click', function () { act('request', { question: question.value.trim() }); });
     var dismiss = el('button', { type: 'button', className: 'secondary small', text: '忽略' });
