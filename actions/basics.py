@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -42,36 +43,49 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return count
 
 
-class ActionGreet(HotlineAction):
+class _ResponseUnlessAboutTheGuide(HotlineAction):
+    """A fixed response for the intent, unless the message (as `about_guide` tells) was really about the guide in
+    focus and the guide answers it: the classifier can hear a short follow-up as small talk."""
+
+    response = ""
+
+    @abstractmethod  # abstract, so the action server does not register this base class itself
+    def about_guide(self, tracker: Tracker) -> bool:
+        """Was the message about the guide in focus rather than what the intent says?"""
+
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        if self.about_guide(tracker):
+            events = understand(dispatcher, tracker, search=False)
+            if events is not None:
+                return events
+        dispatcher.utter_message(response=self.response)
+        return []
+
+
+class ActionGreet(_ResponseUnlessAboutTheGuide):
     """A greeting, unless it answered the question just asked about the guide in focus ("结婚了" to "父母是否已经
-    登记结婚？" can read as a greeting to the classifier): then the answer it gives is taken."""
+    登记结婚？" can read as a greeting)."""
+
+    response = "utter_greet"
 
     def name(self) -> str:
         return "action_greet"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        if pending_question(tracker).get("guide"):
-            events = understand(dispatcher, tracker, search=False)
-            if events is not None:
-                return events
-        dispatcher.utter_message(response="utter_greet")
-        return []
+    def about_guide(self, tracker: Tracker) -> bool:
+        return bool(pending_question(tracker).get("guide"))
 
 
-class ActionCapabilities(HotlineAction):
+class ActionCapabilities(_ResponseUnlessAboutTheGuide):
     """"我能问什么" (or its button), unless it was a short "要带什么" about the guide in focus, which the classifier
     can take for the same intent: then the guide's material list is what the caller asked for."""
+
+    response = "utter_capabilities"
 
     def name(self) -> str:
         return "action_capabilities"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
-        if asks_materials(tracker.latest_message.get("text") or ""):
-            events = understand(dispatcher, tracker, search=False)
-            if events is not None:
-                return events
-        dispatcher.utter_message(response="utter_capabilities")
-        return []
+    def about_guide(self, tracker: Tracker) -> bool:
+        return asks_materials(tracker.latest_message.get("text") or "")
 
 
 class ActionFallback(HotlineAction):
