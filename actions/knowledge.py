@@ -20,7 +20,7 @@ from core.guides import live as guide_store, unanswered
 from knowledge.catalog import get_catalog
 from knowledge.items import detect_items, mentioned_items, parse_item_list, without_item_mentions
 from knowledge.notice import (Selection, asks_materials, compose, detail_text, detect_aspect, detect_situation,
-                              material_asked, material_check, materials, next_question)
+                              material_asked, material_check, material_line, materials, next_question)
 from knowledge.retrieval import get_retriever, warm_up
 from knowledge.schema import Guide
 from nlu.textnorm import normalize
@@ -162,18 +162,15 @@ def answer_detail(dispatcher: CollectingDispatcher, tracker: Tracker, guide: Gui
 
 def answer_material_check(dispatcher: CollectingDispatcher, tracker: Tracker, guide: Guide, thing: str) -> list:
     """Whether `thing` is on the guide's material list for the selection so far, said from the list itself."""
-    sel = _selection_from_slots(tracker, guide)
-    found, on_list = material_check(sel, thing)
-    if on_list:
-        lines = [f"• {m['name']}（{m['form']}" + (f"，{m['count']}份" if m["count"] > 1 else "")
-                 + (f"；仅限：{m['condition']}" if m.get("conditional") and m.get("condition") else "") + "）"
-                 for m in found]
-        text = f"需要。{guide.name}的材料清单中有：\n" + "\n".join(lines)
+    listed = materials(_selection_from_slots(tracker, guide))
+    found = material_check(listed, thing)
+    if found:
+        text = f"需要。{guide.name}的材料清单中有：\n" + "\n".join(material_line(m) for m in found)
     else:
-        text = (f"{guide.name}的材料清单中没有“{thing}”。按您目前的情形共需准备{len(materials(sel))}项材料，"
+        text = (f"{guide.name}的材料清单中没有“{thing}”。按您目前的情形共需准备{len(listed)}项材料，"
                 "您可以说“要带什么”查看完整清单；以窗口一次性告知为准。")
     say(dispatcher, "guide_detail", text, data={"guide": guide.name, "aspect": "material_check", "thing": thing,
-                                                 "found": on_list, "materials": [m["name"] for m in found],
+                                                 "found": bool(found), "materials": [m["name"] for m in found],
                                                  "speech": text})
     return []
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from nlu.textnorm import normalize
 
 # Who to call for each kind of emergency, in the order they are read out.
-NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("120",), "danger": ("110",),
-           "self_harm": ("110", "120", "12356")}
 # 12356: the national psychological assistance line (全国统一心理援助热线), answered in every province since 2025
 CRISIS_LINE = "12356"
+NUMBERS = {"fire": ("119",), "gas": ("119",), "police": ("110",), "medical": ("120",), "danger": ("110",),
+           "self_harm": ("110", "120", CRISIS_LINE)}
 
 # Each rule: category -> patterns. Numbers to call are derived from the categories hit.
 _RULES: dict[str, list[str]] = {

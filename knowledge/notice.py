@@ -173,16 +173,7 @@ def compose(sel: Selection) -> dict:
     if labels:
         lines.append("您的情形：" + "；".join(labels))
     lines.append(f"需要准备的材料（共{len(mats)}项）：")
-    for m in mats:
-        extra = []
-        if m["count"] > 1:
-            extra.append(f"{m['count']}份")
-        if m["deferrable"]:
-            extra.append("可容缺")
-        if m["conditional"]:
-            extra.append(f"仅限：{m['condition']}")
-        suffix = f"（{'，'.join(extra)}）" if extra else ""
-        lines.append(f"• {m['name']}，{m['form']}{suffix}")
+    lines.extend(material_line(m) for m in mats)
     deferrable = [m["name"] for m in mats if m["deferrable"]]
     if deferrable and guide.deferral_note:
         lines.append("容缺受理：" + guide.deferral_note)
@@ -251,11 +242,23 @@ def material_asked(text: str) -> str | None:
         else None
 
 
-def material_check(sel: Selection, thing: str) -> tuple[list[dict], bool]:
-    """(the materials of the selection that match `thing`, whether any did)."""
+def material_check(listed: list[dict], thing: str) -> list[dict]:
+    """The materials of a list (`materials(sel)`) that are the `thing` a caller asked about."""
     words = _MATERIAL_WORDS.get(thing, (thing,))
-    found = [m for m in materials(sel) if any(w in m["name"] for w in words)]
-    return found, bool(found)
+    return [m for m in listed if any(w in m["name"] for w in words)]
+
+
+def material_line(m: dict) -> str:
+    """One material of `materials(sel)` as the notice lists it."""
+    extra = []
+    if m["count"] > 1:
+        extra.append(f"{m['count']}份")
+    if m["deferrable"]:
+        extra.append("可容缺")
+    if m["conditional"]:
+        extra.append(f"仅限：{m['condition']}")
+    suffix = f"（{'，'.join(extra)}）" if extra else ""
+    return f"• {m['name']}，{m['form']}{suffix}"
 
 
 def asks_materials(text: str) -> bool:

@@ -71,8 +71,9 @@ def _state_message(text: str, state: str, **data: Any) -> BotMessage:
     return BotMessage(kind="handoff", text=text, data={"state": state, **data})
 
 
-def parse_callback(text: str) -> dict[str, str] | None:
-    """`/handoff_callback{"phone": ..., "description": ...}` (the widget's form) or "请回拨13947761207，想问…"."""
+def parse_callback(text: str, *, offered: bool = False) -> dict[str, str] | None:
+    """`/handoff_callback{"phone": ..., "description": ...}` (the widget's form) or "请回拨13947761207，想问…"; once
+    the queue has offered a call-back, any message with a mobile number ("我电话是138…，社保卡补办")."""
     if text.startswith(CALLBACK_PAYLOAD):
         try:
             body = json.loads(text[len(CALLBACK_PAYLOAD):] or "{}")
@@ -82,7 +83,7 @@ def parse_callback(text: str) -> dict[str, str] | None:
             if isinstance(body, dict) else {"phone": "", "description": ""}
     clean = normalize(text)
     phone = find_mobile(clean)
-    if phone and CALLBACK_WORDS.search(clean):
+    if phone and (offered or CALLBACK_WORDS.search(clean)):
         return {"phone": phone, "description": mask_text(clean)[:200]}
     return None
 
@@ -133,8 +134,9 @@ class HandoffBridge:
             return [await self._cancel(sender)]
         callback = parse_callback(text) if state in (handoff.QUEUED, handoff.CALLBACK) or \
             text.startswith(CALLBACK_PAYLOAD) else None
-        if callback is None and state == handoff.QUEUED and find_mobile(normalize(text)):
-            callback = await self._offered_callback(sender, text)
+        if callback is None and state == handoff.QUEUED and find_mobile(normalize(text)) and \
+                await self._callback_offered(sender):
+            callback = parse_callback(text, offered=True)
         if callback is not None:
             return [await self._callback(sender, channel, callback, large_text=large_text)]
         return None
@@ -151,17 +153,14 @@ class HandoffBridge:
                 if frame.get("type") == "bot"]
 
     @staticmethod
-    async def _offered_callback(sender: str, text: str) -> dict[str, str] | None:
-        """A mobile number sent while waiting, after the queue offered a call-back (nobody on duty, or a long
-        wait): the caller did what they were told ("留下手机号码和要办的事"), with or without saying 回电."""
+    async def _callback_offered(sender: str) -> bool:
+        """Has the queue offered this waiting caller a call-back (nobody on duty, or a long wait)? Asked only for a
+        message with a mobile number in it."""
         try:
             ticket = await asyncio.to_thread(handoff.ticket, sender)
         except SQLAlchemyError:
-            return None
-        if not ticket or not ticket.get("offer_callback"):
-            return None
-        clean = normalize(text)
-        return {"phone": find_mobile(clean) or "", "description": mask_text(clean)[:200]}
+            return False
+        return bool(ticket and ticket.get("offer_callback"))
 
     async def _cancel(self, sender: str) -> BotMessage:
         try:

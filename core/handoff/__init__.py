@@ -31,6 +31,7 @@ from core.handoff.errors import (
 from core.handoff.notify import Outcome, perform, publish
 from core.handoff.service import (
     AGENTS_TOPIC,
+    BACKLOG_LINES,
     CALLBACK,
     CLOSED,
     CONNECTED,
@@ -71,7 +72,7 @@ from core.handoff.service import (
 )
 
 __all__ = [
-    "AGENTS_TOPIC", "CALLBACK", "CLOSED", "CONNECTED", "LIVE_STATES", "MESSAGE_ROLES", "PRIORITY_WEIGHTS", "QUEUED",
+    "AGENTS_TOPIC", "BACKLOG_LINES", "CALLBACK", "CLOSED", "CONNECTED", "LIVE_STATES", "MESSAGE_ROLES", "PRIORITY_WEIGHTS", "QUEUED",
     "REASONS", "RETURNED", "REVEALABLE_FIELDS", "STATES", "WRAP_UP_CODES",
     "AgentUnavailable", "AlreadyClaimed", "CapacityReached", "HandoffError", "InvalidInput", "InvalidState",
     "NotAllowed", "NotFound", "NotHolder", "Outcome",

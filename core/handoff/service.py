@@ -778,6 +778,13 @@ def _checked_line(role: str, text: str, kind: str, data: dict | None, internal: 
     return (mask_text(text) if role in ("caller", "agent") else text), data
 
 
+def _message_event(conv: HandoffConversation, msg: HandoffMessage, staff_name: str | None, *,
+                   for_staff: bool) -> dict[str, Any]:
+    """The live event that carries one transcript line."""
+    return {"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
+            "message": _message_view(msg, staff_name, for_staff=for_staff)}
+
+
 def _store_line(session: Session, conv: HandoffConversation, role: str, text: str, kind: str, data: dict,
                 internal: bool, account: StaffAccount | None, now: datetime) -> tuple[Envelope, dict[str, Any]]:
     msg = HandoffMessage(conversation_id=conv.id, role=role, staff_id=account.id if account else None,
@@ -785,8 +792,7 @@ def _store_line(session: Session, conv: HandoffConversation, role: str, text: st
     session.add(msg)
     session.flush()
     staff_name = _public_name(account)
-    event = {"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
-             "message": _message_view(msg, staff_name, for_staff=internal)}
+    event = _message_event(conv, msg, staff_name, for_staff=internal)
     topic = staff_topic(conv.sender) if internal else conversation_topic(conv.sender)
     return Envelope(topic, event), _message_view(msg, staff_name, for_staff=True)
 
@@ -847,6 +853,9 @@ def add_lines(conversation_id: int, lines: list[tuple[str, str, str, dict]], *,
     return Outcome(views, tuple(events))
 
 
+BACKLOG_LINES = 50
+
+
 def caller_backlog(conversation_id: int) -> list[dict[str, Any]]:
     """What the agent side said to the caller since the caller's latest line, as the events that carried it live
     (`handoff.message` for agent replies, `handoff.state` for the changes): a channel without a live connection
@@ -857,15 +866,14 @@ def caller_backlog(conversation_id: int) -> list[dict[str, Any]]:
         conv = _get(session, conversation_id)
         last_caller = session.scalar(select(func.max(msg.id)).where(msg.conversation_id == conv.id,
                                                                     msg.role == "caller"))
-        rows = session.scalars(select(msg).where(
+        rows = session.scalars(select(msg).where(  # the newest BACKLOG_LINES, oldest first
             msg.conversation_id == conv.id, msg.id > (last_caller or 0), msg.internal.is_(False),
-            msg.role.in_(("agent", "system"))).order_by(msg.id).limit(50)).all()
+            msg.role.in_(("agent", "system"))).order_by(msg.id.desc()).limit(BACKLOG_LINES)).all()[::-1]
         names = _names(session, {row.staff_id for row in rows} | {conv.agent_id})
         events = []
         for row in rows:
             if row.role == "agent":
-                events.append({"type": "handoff.message", "conversation_id": conv.id, "sender": conv.sender,
-                               "message": _message_view(row, names.get(row.staff_id), for_staff=False)})
+                events.append(_message_event(conv, row, names.get(row.staff_id), for_staff=False))
             else:
                 events.append({"type": "handoff.state", "change": (row.data or {}).get("change"),
                                "conversation_id": conv.id, "sender": conv.sender,

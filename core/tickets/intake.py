@@ -138,7 +138,7 @@ def interpret(text: str, data: dict[str, Any], asked: str | None, *, intent: str
     rest = clean
     if _WITHDRAW.search(clean) and asked != "description" and not _TYPE_CHANGE.search(clean):
         out.withdrawn = True
-        out.question = bool(_QUESTION.search(clean) or re.search(r"怎么|咋|如何|哪里|哪儿|多久|要带", clean))
+        out.question = bool(_QUESTION.search(clean))
         return out
     # -- several fields from one message, and corrections, whatever was asked ---------------------------------
     change = _TYPE_CHANGE.search(rest)

@@ -92,10 +92,11 @@ def test_is_this_on_the_list_is_answered_from_the_material_list(conversation):
     assert on_list["kind"] == "guide_detail" and on_list["data"]["guide"] == guide
     assert on_list["data"]["found"] is True and on_list["text"].startswith("需要")
     assert on_list["data"]["materials"] and set(on_list["data"]["materials"]) <= set(names)
+    assert not any("户口" in n for n in names)                                  # this guide does not ask for it
     [missing] = conversation.say("还要户口本吗")
     assert missing["data"]["aspect"] == "material_check" and missing["data"]["guide"] == guide
-    assert missing["data"]["found"] is (any("户口" in n for n in names))
-    assert ("没有“户口本”" in missing["text"]) is not missing["data"]["found"]
+    assert missing["data"]["found"] is False and missing["data"]["materials"] == []
+    assert "没有“户口本”" in missing["text"] and f"共需准备{len(names)}项材料" in missing["text"]
 
 
 def test_a_typed_answer_to_the_situation_question_is_taken_whatever_it_sounds_like(conversation):

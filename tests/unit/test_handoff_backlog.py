@@ -139,3 +139,15 @@ def test_a_number_said_while_an_agent_will_come_soon_goes_to_the_assistant(gatew
     queue(session["sender"])
     reply = say(gateway, session, "我的电话是13804771234")                     # e.g. a form's question meanwhile
     assert [m["text"] for m in reply.json()["messages"]] == ["echo:我的电话是13804771234"]
+
+
+def test_a_long_backlog_brings_the_newest_lines(gateway, make_staff):  # noqa: F811
+    agent = make_staff("agent", display_name="坐席009")
+    session = start(gateway)
+    cid = queue(session["sender"])
+    gateway.post(f"/api/agent/conversations/{cid}/claim", headers=agent.headers)
+    for i in range(handoff.BACKLOG_LINES + 5):
+        agent_says(gateway, agent, cid, f"第{i}条")
+    shown = [m["text"] for m in say(gateway, session, "在吗").json()["messages"]]
+    assert len(shown) == handoff.BACKLOG_LINES
+    assert shown[-1] == f"第{handoff.BACKLOG_LINES + 4}条" and shown[0] == "第5条"   # oldest first, none newer lost

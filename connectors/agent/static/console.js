@@ -249,6 +249,7 @@
     if (S.open !== id) {
       stopTyping();
       S.open = id;
+      S.leaving = null;   // a conversation opened again (transferred back, say) is ours to be told about
       S.seen = {};
       clear($('transcript'));
       $('caller-typing').textContent = '';
